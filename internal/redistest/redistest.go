@@ -1,0 +1,107 @@
+// Package redistest gives a test a real Redis: the server at REDIS_URL when
+// it is set (CI sets it to the machine's Redis), otherwise an in-process
+// one. Tests share that server with every package running in parallel, so
+// each test gets its own key prefix and never flushes a database.
+package redistest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/alicebob/miniredis/v2"
+	"github.com/redis/go-redis/v9"
+)
+
+var (
+	once sync.Once
+	addr string
+	opts *redis.Options
+)
+
+// Options returns the connection options of the test server, starting an
+// in-process one the first time when REDIS_URL is not set.
+func Options(tb testing.TB) *redis.Options {
+	tb.Helper()
+	once.Do(func() {
+		if u := os.Getenv("REDIS_URL"); u != "" {
+			o, err := redis.ParseURL(u)
+			if err != nil {
+				panic("redistest: REDIS_URL does not parse: " + err.Error())
+			}
+			opts = o
+			return
+		}
+		m := miniredis.NewMiniRedis()
+		if err := m.StartAddr("127.0.0.1:0"); err != nil {
+			panic("redistest: start in-process redis: " + err.Error())
+		}
+		opts = &redis.Options{Addr: m.Addr()}
+	})
+	o := *opts
+	o.PoolSize = 128
+	return &o
+}
+
+// URL is the test server as a redis:// URL, for child processes.
+func URL(tb testing.TB) string {
+	o := Options(tb)
+	if u := os.Getenv("REDIS_URL"); u != "" {
+		return u
+	}
+	return "redis://" + o.Addr
+}
+
+// Client returns a client for the test server, closed when the test ends.
+func Client(tb testing.TB) redis.UniversalClient {
+	tb.Helper()
+	c := redis.NewClient(Options(tb))
+	if err := c.Ping(context.Background()).Err(); err != nil {
+		tb.Fatalf("redistest: ping %s: %v", Options(tb).Addr, err)
+	}
+	tb.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Prefix returns a key prefix no other test uses, and deletes its keys when
+// the test ends.
+func Prefix(tb testing.TB, c redis.UniversalClient) string {
+	tb.Helper()
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	name := strings.NewReplacer("/", "_", " ", "_").Replace(tb.Name())
+	if len(name) > 40 {
+		name = name[:40]
+	}
+	p := "t:" + name + ":" + hex.EncodeToString(b[:]) + ":"
+	tb.Cleanup(func() { DeletePrefix(c, p) })
+	return p
+}
+
+// Queue returns an asynq queue name no other test uses.
+func Queue(tb testing.TB) string {
+	var b [6]byte
+	_, _ = rand.Read(b[:])
+	return "t" + hex.EncodeToString(b[:])
+}
+
+// DeletePrefix removes every key that starts with p.
+func DeletePrefix(c redis.UniversalClient, p string) {
+	ctx := context.Background()
+	iter := c.Scan(ctx, 0, p+"*", 1000).Iterator()
+	var keys []string
+	for iter.Next(ctx) {
+		keys = append(keys, iter.Val())
+		if len(keys) == 500 {
+			c.Del(ctx, keys...)
+			keys = keys[:0]
+		}
+	}
+	if len(keys) > 0 {
+		c.Del(ctx, keys...)
+	}
+}
