@@ -1,0 +1,194 @@
+package jobs
+
+import (
+	"fmt"
+	"reflect"
+	"strings"
+	"time"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/templating"
+)
+
+// Facts is everything known of a session, merged from its events in the
+// order they were handled.
+type Facts struct {
+	crmsync.EventData
+	Transfers int       `json:"transfers,omitempty"`
+	StartedAt time.Time `json:"started_at,omitzero"`
+	EndedAt   time.Time `json:"ended_at,omitzero"`
+}
+
+// merge copies every field the event set over what was known: a later
+// event knows better (an End_Call carries the final durations).
+func (f *Facts) merge(d crmsync.EventData) {
+	dst := reflect.ValueOf(&f.EventData).Elem()
+	src := reflect.ValueOf(d)
+	for i := 0; i < src.NumField(); i++ {
+		if v := src.Field(i); !v.IsZero() {
+			dst.Field(i).Set(v)
+		}
+	}
+}
+
+func seconds(p *float64) *time.Duration {
+	if p == nil {
+		return nil
+	}
+	d := time.Duration(*p * float64(time.Second))
+	return &d
+}
+
+// values builds the CRM variables of the session.
+func (f *Facts) values(k crmsync.SessionKey, pf templating.PhoneFormat) templating.Values {
+	d := f.EventData
+	in := templating.Input{
+		AgentID: d.AgentID, AgentCustomID: d.AgentCustomID, AgentEmail: d.AgentEmail,
+		Name: d.EndUserName, UjetID: d.EndUserID, Email: d.EndUserEmail,
+		SessionType: d.SessionType, Phone: d.EndUserPhone,
+		CallID: d.CallID, ChatID: d.ChatID, Lang: d.Lang, CustomUserID: d.CustomUserID,
+		SessionID: k.String(), MenuPath: firstNonEmpty(d.MenuPath, d.QueuePath), MenuID: d.MenuID,
+		OutboundPhone: d.OutboundPhoneNumber, QueueName: firstNonEmpty(d.QueueName, d.QueuePath),
+		QueueID: d.QueueID, SmartActionSessionID: d.SmartActionSessionID,
+		Feedback: d.Feedback, DeviceType: d.DeviceType, DisconnectedBy: d.DisconnectedBy,
+		Channel: firstNonEmpty(d.Channel, channelOf(k)), Type: d.SessionType,
+		CallDuration: seconds(d.CallDuration), HoldTime: seconds(d.HoldTime), WaitTime: seconds(d.WaitTime),
+		TicketSubject: f.subject(k), TicketDescription: f.description(k),
+		AccountID: d.CRMAccountID,
+	}
+	if d.Rating > 0 {
+		in.Rating = fmt.Sprint(d.Rating)
+	}
+	return templating.NewValues(in, pf)
+}
+
+func channelOf(k crmsync.SessionKey) string {
+	if k.Kind == crmsync.KindCall {
+		return "voice_call"
+	}
+	return "chat"
+}
+
+func firstNonEmpty(s ...string) string {
+	for _, v := range s {
+		if v != "" {
+			return v
+		}
+	}
+	return ""
+}
+
+func title(k crmsync.SessionKey) string {
+	if k.Kind == crmsync.KindCall {
+		return "Call " + k.ID
+	}
+	return "Chat " + k.ID
+}
+
+func (f *Facts) subject(k crmsync.SessionKey) string {
+	s := title(k)
+	if f.SessionType != "" {
+		s += " (" + f.SessionType + ")"
+	}
+	if who := firstNonEmpty(f.EndUserName, f.EndUserPhone, f.EndUserEmail); who != "" {
+		s += " with " + who
+	}
+	return s
+}
+
+func (f *Facts) description(k crmsync.SessionKey) string {
+	var b strings.Builder
+	line := func(label, v string) {
+		if v != "" {
+			fmt.Fprintf(&b, "%s: %s\n", label, v)
+		}
+	}
+	line("Session", k.String())
+	line("Session type", f.SessionType)
+	line("Queue", firstNonEmpty(f.QueuePath, f.QueueName))
+	line("Agent", firstNonEmpty(f.AgentEmail, f.AgentID))
+	line("End user", f.EndUserName)
+	line("Phone", f.EndUserPhone)
+	line("Email", f.EndUserEmail)
+	line("Call duration", mmss(f.CallDuration))
+	line("Hold time", mmss(f.HoldTime))
+	line("Wait time", mmss(f.WaitTime))
+	line("Disconnected by", f.DisconnectedBy)
+	if f.Transfers > 0 {
+		line("Transfers", fmt.Sprint(f.Transfers))
+	}
+	if f.Rating > 0 {
+		line("Rating", fmt.Sprintf("%d/5", f.Rating))
+	}
+	line("Feedback", f.Feedback)
+	return strings.TrimSuffix(b.String(), "\n")
+}
+
+func mmss(p *float64) string {
+	if p == nil {
+		return ""
+	}
+	s := int64(*p)
+	return fmt.Sprintf("%02d:%02d", s/60, s%60)
+}
+
+// commentText is the comment each action leaves on the record.
+func commentText(a crmsync.Action, k crmsync.SessionKey, f *Facts, d crmsync.EventData) string {
+	t := title(k)
+	switch a {
+	case crmsync.ActionStart:
+		s := t + " started"
+		if who := firstNonEmpty(d.AgentEmail, d.AgentID); who != "" {
+			s += ", answered by " + who
+		}
+		if q := firstNonEmpty(d.QueuePath, d.QueueName); q != "" {
+			s += ", queue " + q
+		}
+		return s + "."
+	case crmsync.ActionTransfer:
+		s := t + " transferred"
+		if from := firstNonEmpty(d.FromAgentEmail, d.FromAgentID); from != "" {
+			s += " from agent " + from
+		}
+		if to := firstNonEmpty(d.ToAgentEmail, d.ToAgentID); to != "" {
+			s += " to agent " + to
+		}
+		if q := firstNonEmpty(d.ToQueuePath, d.ToQueueID); q != "" {
+			s += " to queue " + q
+		}
+		return s + "."
+	case crmsync.ActionRating:
+		s := t + " rated"
+		if d.Rating > 0 {
+			s += fmt.Sprintf(" %d/5", d.Rating)
+		}
+		if d.Feedback != "" {
+			s += ". Feedback: " + d.Feedback
+		}
+		return s + "."
+	case crmsync.ActionEnd:
+		s := t + " ended."
+		if v := mmss(f.CallDuration); v != "" {
+			s += " Duration " + v + "."
+		}
+		if v := mmss(f.HoldTime); v != "" {
+			s += " Hold " + v + "."
+		}
+		if v := mmss(f.WaitTime); v != "" {
+			s += " Wait " + v + "."
+		}
+		if f.DisconnectedBy != "" {
+			s += " Disconnected by " + f.DisconnectedBy + "."
+		}
+		return s
+	}
+	return t
+}
+
+// ValuesFor builds the CRM variables a job would use for a session that has
+// seen only ev: what `crmsync check crm` renders requests with.
+func ValuesFor(ev crmsync.Event, pf templating.PhoneFormat) templating.Values {
+	var f Facts
+	f.merge(ev.Data)
+	return f.values(ev.Session, pf)
+}

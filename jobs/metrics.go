@@ -1,0 +1,22 @@
+package jobs
+
+import (
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promauto"
+)
+
+var (
+	eventsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "crmsync_events_total",
+		Help: "Events received, by type and result (enqueued, duplicate, error).",
+	}, []string{"type", "result"})
+	jobsTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "crmsync_jobs_total",
+		Help: "Job runs, by task type and outcome (done, retry, archived, busy).",
+	}, []string{"type", "outcome"})
+	jobDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
+		Name:    "crmsync_job_duration_seconds",
+		Help:    "Time one job run took, by task type.",
+		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
+	}, []string{"type"})
+)

@@ -1,0 +1,286 @@
+package jobs
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+
+	"github.com/crmsync/crmsync"
+)
+
+// Store keeps each session's state in Redis: what is known of it, its CRM
+// ids, which steps are done, and a timeline of everything done for it. A
+// session is changed only by the job holding its lock.
+//
+// Keys, below the configured prefix:
+//
+//	session:{kind}-{id}   hash: facts, CRM ids and URLs, step:* and attempt:* markers
+//	timeline:{kind}-{id}  list of JSON entries, the newest last
+//	lock:{kind}-{id}      the lock token of the job working on the session
+type Store struct {
+	rdb    redis.UniversalClient
+	prefix string
+	// TTL is how long a session is kept after its last change.
+	TTL time.Duration
+	// TimelineMax bounds the timeline; older entries are dropped.
+	TimelineMax int
+}
+
+// NewStore returns a store using keys below prefix.
+func NewStore(rdb redis.UniversalClient, prefix string) *Store {
+	return &Store{rdb: rdb, prefix: prefix, TTL: 30 * 24 * time.Hour, TimelineMax: 1000}
+}
+
+func (s *Store) sessionKey(k crmsync.SessionKey) string  { return s.prefix + "session:" + k.String() }
+func (s *Store) timelineKey(k crmsync.SessionKey) string { return s.prefix + "timeline:" + k.String() }
+func (s *Store) lockKey(k crmsync.SessionKey) string     { return s.prefix + "lock:" + k.String() }
+
+// Hash fields.
+const (
+	fieldFacts         = "facts"
+	fieldAccountID     = "account_id"
+	fieldAccountURL    = "account_url"
+	fieldRecordID      = "record_id"
+	fieldRecordURL     = "record_url"
+	fieldRecordPending = "record_pending"
+	fieldCreated       = "created_at"
+	fieldUpdated       = "updated_at"
+	stepPrefix         = "step:"
+	attemptPrefix      = "attempt:"
+)
+
+// ErrBusy means another job holds the session's lock.
+var ErrBusy = errors.New("jobs: session is busy")
+
+// acquire takes the lock, notes the first attempt of the task, and reads
+// the session, in one round trip.
+var acquireScript = redis.NewScript(`
+if redis.call('SET', KEYS[1], ARGV[1], 'NX', 'PX', ARGV[2]) then
+  redis.call('HSETNX', KEYS[2], ARGV[3], ARGV[4])
+  redis.call('HSETNX', KEYS[2], 'created_at', ARGV[4])
+  return redis.call('HGETALL', KEYS[2])
+end
+return false
+`)
+
+// finish writes the session's changes and timeline, refreshes the TTLs and
+// releases the lock if it is still ours, in one round trip.
+var finishScript = redis.NewScript(`
+local n = tonumber(ARGV[4])
+local i = 5
+if n > 0 then
+  redis.call('HSET', KEYS[2], unpack(ARGV, i, i + 2*n - 1))
+end
+i = i + 2*n
+if i <= #ARGV then
+  redis.call('RPUSH', KEYS[3], unpack(ARGV, i, #ARGV))
+  redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
+  redis.call('EXPIRE', KEYS[3], ARGV[2])
+end
+redis.call('EXPIRE', KEYS[2], ARGV[2])
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  redis.call('DEL', KEYS[1])
+end
+return 1
+`)
+
+// State is a session as read under its lock.
+type State struct {
+	Key           crmsync.SessionKey
+	Facts         Facts
+	AccountID     string
+	AccountURL    string
+	RecordID      string
+	RecordURL     string
+	RecordPending bool
+	Steps         map[string]string
+	FirstAttempt  time.Time
+	Created       time.Time
+
+	token   string
+	changes map[string]string
+}
+
+// Done reports whether step is finished.
+func (st *State) Done(step string) bool { _, ok := st.Steps[step]; return ok }
+
+// Lock takes the session's lock for ttl and reads its state. attempt names
+// the task, so the time of its first attempt is kept. It returns ErrBusy
+// when another job holds the lock.
+func (s *Store) Lock(ctx context.Context, k crmsync.SessionKey, attempt string, ttl time.Duration, now time.Time) (*State, error) {
+	var tok [12]byte
+	_, _ = rand.Read(tok[:])
+	token := hex.EncodeToString(tok[:])
+	nowMS := strconv.FormatInt(now.UnixMilli(), 10)
+	res, err := acquireScript.Run(ctx, s.rdb,
+		[]string{s.lockKey(k), s.sessionKey(k)},
+		token, ttl.Milliseconds(), attemptPrefix+attempt, nowMS).Result()
+	if errors.Is(err, redis.Nil) {
+		return nil, ErrBusy
+	}
+	if err != nil {
+		return nil, fmt.Errorf("jobs: lock %s: %w", k, err)
+	}
+	st := &State{Key: k, Steps: map[string]string{}, token: token, changes: map[string]string{}}
+	vals, _ := res.([]any)
+	for i := 0; i+1 < len(vals); i += 2 {
+		f, _ := vals[i].(string)
+		v, _ := vals[i+1].(string)
+		switch {
+		case f == fieldFacts:
+			if err := json.Unmarshal([]byte(v), &st.Facts); err != nil {
+				return nil, fmt.Errorf("jobs: session %s: facts: %w", k, err)
+			}
+		case f == fieldAccountID:
+			st.AccountID = v
+		case f == fieldAccountURL:
+			st.AccountURL = v
+		case f == fieldRecordID:
+			st.RecordID = v
+		case f == fieldRecordURL:
+			st.RecordURL = v
+		case f == fieldRecordPending:
+			st.RecordPending = v == "1"
+		case f == fieldCreated:
+			st.Created = msTime(v)
+		case f == attemptPrefix+attempt:
+			st.FirstAttempt = msTime(v)
+		case strings.HasPrefix(f, stepPrefix):
+			st.Steps[strings.TrimPrefix(f, stepPrefix)] = v
+		}
+	}
+	return st, nil
+}
+
+func msTime(v string) time.Time {
+	ms, err := strconv.ParseInt(v, 10, 64)
+	if err != nil {
+		return time.Time{}
+	}
+	return time.UnixMilli(ms).UTC()
+}
+
+// Set writes fields now, while the lock is held, so what a CRM call just
+// created is known even if the job dies before it finishes.
+func (s *Store) Set(ctx context.Context, st *State, fields ...string) error {
+	if err := s.rdb.HSet(ctx, s.sessionKey(st.Key), fields).Err(); err != nil {
+		return fmt.Errorf("jobs: save %s: %w", st.Key, err)
+	}
+	return nil
+}
+
+// MarkDone records a finished step now.
+func (s *Store) MarkDone(ctx context.Context, st *State, step string, now time.Time) error {
+	v := now.UTC().Format(time.RFC3339Nano)
+	st.Steps[step] = v
+	return s.Set(ctx, st, stepPrefix+step, v)
+}
+
+// Unlock writes the facts and the timeline entries and releases the lock.
+func (s *Store) Unlock(ctx context.Context, st *State, entries []Entry, now time.Time) error {
+	facts, err := json.Marshal(st.Facts)
+	if err != nil {
+		return fmt.Errorf("jobs: session %s: %w", st.Key, err)
+	}
+	args := []any{st.token, int64(s.TTL / time.Second), s.TimelineMax, 2 + len(st.changes),
+		fieldFacts, string(facts), fieldUpdated, strconv.FormatInt(now.UnixMilli(), 10)}
+	for f, v := range st.changes {
+		args = append(args, f, v)
+	}
+	for _, e := range entries {
+		b, err := json.Marshal(e)
+		if err != nil {
+			return fmt.Errorf("jobs: timeline: %w", err)
+		}
+		args = append(args, string(b))
+	}
+	err = finishScript.Run(ctx, s.rdb, []string{s.lockKey(st.Key), s.sessionKey(st.Key), s.timelineKey(st.Key)}, args...).Err()
+	if err != nil {
+		return fmt.Errorf("jobs: unlock %s: %w", st.Key, err)
+	}
+	return nil
+}
+
+// Entry is one line of a session's timeline.
+type Entry struct {
+	At       time.Time `json:"at"`
+	Kind     string    `json:"kind"` // event, crm, job
+	Event    string    `json:"event,omitempty"`
+	EventID  string    `json:"event_id,omitempty"`
+	Endpoint string    `json:"endpoint,omitempty"`
+	Method   string    `json:"method,omitempty"`
+	URL      string    `json:"url,omitempty"`
+	Status   int       `json:"status,omitempty"`
+	Duration float64   `json:"duration_ms,omitempty"`
+	Attempt  int       `json:"attempt,omitempty"`
+	Outcome  string    `json:"outcome,omitempty"`
+	Error    string    `json:"error,omitempty"`
+}
+
+// View is a session as the HTTP API shows it.
+type View struct {
+	Session  string    `json:"session"`
+	Kind     string    `json:"kind"`
+	ID       string    `json:"id"`
+	Facts    Facts     `json:"data"`
+	CRM      CRMView   `json:"crm"`
+	Steps    []string  `json:"steps_done"`
+	Created  time.Time `json:"created_at"`
+	Updated  time.Time `json:"updated_at"`
+	Timeline []Entry   `json:"timeline"`
+}
+
+// CRMView is what the CRM knows the session as.
+type CRMView struct {
+	AccountID  string `json:"account_id,omitempty"`
+	RecordID   string `json:"record_id,omitempty"`
+	AccountURL string `json:"account_url,omitempty"`
+	RecordURL  string `json:"record_url,omitempty"`
+}
+
+// ErrNotFound means no session by that key.
+var ErrNotFound = errors.New("jobs: no such session")
+
+// View reads a session for display, without taking its lock.
+func (s *Store) View(ctx context.Context, k crmsync.SessionKey) (*View, error) {
+	pipe := s.rdb.Pipeline()
+	h := pipe.HGetAll(ctx, s.sessionKey(k))
+	tl := pipe.LRange(ctx, s.timelineKey(k), 0, -1)
+	if _, err := pipe.Exec(ctx); err != nil && !errors.Is(err, redis.Nil) {
+		return nil, fmt.Errorf("jobs: read %s: %w", k, err)
+	}
+	m := h.Val()
+	if len(m) == 0 {
+		return nil, ErrNotFound
+	}
+	v := &View{Session: k.String(), Kind: k.Kind, ID: k.ID, Steps: []string{}, Timeline: []Entry{}}
+	if f := m[fieldFacts]; f != "" {
+		if err := json.Unmarshal([]byte(f), &v.Facts); err != nil {
+			return nil, fmt.Errorf("jobs: session %s: facts: %w", k, err)
+		}
+	}
+	v.CRM = CRMView{AccountID: m[fieldAccountID], RecordID: m[fieldRecordID], AccountURL: m[fieldAccountURL], RecordURL: m[fieldRecordURL]}
+	v.Created, v.Updated = msTime(m[fieldCreated]), msTime(m[fieldUpdated])
+	for f := range m {
+		if strings.HasPrefix(f, stepPrefix) {
+			v.Steps = append(v.Steps, strings.TrimPrefix(f, stepPrefix))
+		}
+	}
+	sort.Strings(v.Steps)
+	for _, raw := range tl.Val() {
+		var e Entry
+		if json.Unmarshal([]byte(raw), &e) == nil {
+			v.Timeline = append(v.Timeline, e)
+		}
+	}
+	return v, nil
+}

@@ -1,0 +1,149 @@
+// Package jobs turns contact-center events into asynq tasks and runs them:
+// the CRM flows of each session, with its state in Redis, one retry policy,
+// and idempotent handlers, since asynq delivers a task at least once.
+package jobs
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/hibiken/asynq"
+
+	"github.com/crmsync/crmsync"
+)
+
+// Task types, one per action.
+const (
+	TypeStart    = "crm:start"
+	TypeTransfer = "crm:transfer"
+	TypeRating   = "crm:rating"
+	TypeEnd      = "crm:end"
+	TypeRecord   = "session:record"
+)
+
+var typeOf = map[crmsync.Action]string{
+	crmsync.ActionStart:    TypeStart,
+	crmsync.ActionTransfer: TypeTransfer,
+	crmsync.ActionRating:   TypeRating,
+	crmsync.ActionEnd:      TypeEnd,
+	crmsync.ActionRecord:   TypeRecord,
+}
+
+// Payload is what every event task carries.
+type Payload struct {
+	Session    string        `json:"session"`
+	Event      crmsync.Event `json:"event"`
+	ReceivedAt time.Time     `json:"received_at"`
+}
+
+// NewEventTask makes the task for one event. Its id is derived from the
+// session and the event id, so the same event enqueued twice is refused by
+// asynq as a duplicate.
+func NewEventTask(ev crmsync.Event, received time.Time) (*asynq.Task, error) {
+	typ, ok := typeOf[ev.Action]
+	if !ok || ev.Session.IsZero() {
+		return nil, fmt.Errorf("jobs: event %s has no task", ev.Type)
+	}
+	b, err := json.Marshal(Payload{Session: ev.Session.String(), Event: ev, ReceivedAt: received.UTC()})
+	if err != nil {
+		return nil, fmt.Errorf("jobs: %w", err)
+	}
+	return asynq.NewTask(typ, b, asynq.TaskID(TaskID(ev))), nil
+}
+
+// TaskID is the asynq task id of an event.
+func TaskID(ev crmsync.Event) string { return ev.Session.String() + ":" + ev.ID }
+
+// Accepted says what became of one event.
+type Accepted struct {
+	ID        string `json:"id"`
+	Type      string `json:"type"`
+	Session   string `json:"session,omitempty"`
+	Action    string `json:"action"`
+	TaskID    string `json:"task_id,omitempty"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+}
+
+// Enqueuer puts events on the queue.
+type Enqueuer struct {
+	client    *asynq.Client
+	queue     string
+	timeout   time.Duration
+	retention time.Duration
+	now       func() time.Time
+}
+
+// EnqueuerConfig configures an Enqueuer.
+type EnqueuerConfig struct {
+	// Queue is the asynq queue. Empty means "crmsync".
+	Queue string
+	// TaskTimeout bounds one run of a task. Zero means 2m.
+	TaskTimeout time.Duration
+	// Retention keeps finished tasks, so a re-sent event stays a
+	// duplicate that long. Zero means 24h.
+	Retention time.Duration
+	// Now is the clock. Nil means time.Now.
+	Now func() time.Time
+}
+
+// NewEnqueuer returns an Enqueuer on client.
+func NewEnqueuer(client *asynq.Client, cfg EnqueuerConfig) *Enqueuer {
+	e := &Enqueuer{client: client, queue: cfg.Queue, timeout: cfg.TaskTimeout, retention: cfg.Retention, now: cfg.Now}
+	if e.queue == "" {
+		e.queue = "crmsync"
+	}
+	if e.timeout == 0 {
+		e.timeout = 2 * time.Minute
+	}
+	if e.retention == 0 {
+		e.retention = 24 * time.Hour
+	}
+	if e.now == nil {
+		e.now = time.Now
+	}
+	return e
+}
+
+// maxRetry is only a backstop: the policy's window decides when to stop.
+const maxRetry = 100000
+
+// Enqueue puts every event that has work on the queue. Events are enqueued
+// one by one; on an error the ones before it are in, and the caller may
+// send the whole batch again: those come back as duplicates.
+func (e *Enqueuer) Enqueue(ctx context.Context, events []crmsync.Event) ([]Accepted, error) {
+	now := e.now()
+	out := make([]Accepted, 0, len(events))
+	for _, ev := range events {
+		a := Accepted{ID: ev.ID, Type: ev.Type, Session: ev.Session.String(), Action: string(ev.Action)}
+		if ev.Action == crmsync.ActionNone || ev.Session.IsZero() {
+			a.Action = string(crmsync.ActionNone)
+			out = append(out, a)
+			continue
+		}
+		task, err := NewEventTask(ev, now)
+		if err != nil {
+			return out, err
+		}
+		a.TaskID = TaskID(ev)
+		_, err = e.client.EnqueueContext(ctx, task,
+			asynq.Queue(e.queue), asynq.MaxRetry(maxRetry),
+			asynq.Timeout(e.timeout), asynq.Retention(e.retention))
+		switch {
+		case errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask):
+			a.Duplicate = true
+		case err != nil:
+			eventsTotal.WithLabelValues(ev.Type, "error").Inc()
+			return out, fmt.Errorf("jobs: enqueue %s: %w", a.TaskID, err)
+		}
+		if a.Duplicate {
+			eventsTotal.WithLabelValues(ev.Type, "duplicate").Inc()
+		} else {
+			eventsTotal.WithLabelValues(ev.Type, "enqueued").Inc()
+		}
+		out = append(out, a)
+	}
+	return out, nil
+}
