@@ -91,10 +91,21 @@ func (c *Client) FindOrCreateRecord(ctx context.Context, v *templating.Values, m
 			return RecordResult{ID: id, Reused: true, URL: c.RecordURL(v)}, nil
 		}
 	}
-	if eps.CreateRecord == nil {
+	return c.CreateRecord(ctx, v)
+}
+
+// CreateRecord creates a record for ACCOUNT_ID without looking for one
+// first: for an account this flow has just created, which has none to
+// find. It sets RECORD_ID in v.
+func (c *Client) CreateRecord(ctx context.Context, v *templating.Values) (RecordResult, error) {
+	ep := c.cfg.Endpoints.CreateRecord
+	if ep == nil {
 		return RecordResult{}, fmt.Errorf("crm: no record found: %s: %w", EndpointCreateRecord, ErrNotConfigured)
 	}
-	id, err := c.create(ctx, eps.CreateRecord, v)
+	if v.Get(templating.AccountID, templating.Create) == "" {
+		return RecordResult{}, errors.New("crm: record: account id unknown: find or create the account first")
+	}
+	id, err := c.create(ctx, ep, v)
 	if err != nil {
 		return RecordResult{}, err
 	}
@@ -193,6 +204,12 @@ func lookupURL(u *templating.URL, v *templating.Values) string {
 // find sends a find endpoint. Nothing at the data location is not found,
 // not an error.
 func (c *Client) find(ctx context.Context, ep *Endpoint, v *templating.Values) (string, bool, error) {
+	if noCriteria(ep, v) {
+		// Nothing known to search by (say, an end event whose session
+		// brought no phone or email): a search would match everything or
+		// be refused, so nothing is found.
+		return "", false, nil
+	}
 	o, err := render(ep, v)
 	if err != nil {
 		return "", false, err
@@ -286,4 +303,24 @@ func trimSpace(b []byte) []byte {
 		j--
 	}
 	return b[i:j]
+}
+
+// noCriteria reports whether a find has nothing of the session to search
+// by: its URL holds no variable and every parameter that holds one renders
+// empty.
+func noCriteria(ep *Endpoint, v *templating.Values) bool {
+	if len(ep.url.Vars()) > 0 {
+		return false
+	}
+	withVars := 0
+	for _, p := range ep.params {
+		if len(p.tmpl.Vars()) == 0 {
+			continue
+		}
+		withVars++
+		if p.tmpl.Execute(v, templating.Search) != "" {
+			return false
+		}
+	}
+	return withVars > 0
 }

@@ -626,3 +626,23 @@ func TestIsJSONNumber(t *testing.T) {
 		assert.Equal(t, want, isJSONNumber(s), "%q", s)
 	}
 }
+
+// A find with nothing of the session to search by is not sent: it would
+// match everything or be refused.
+func TestFindWithNoCriteriaIsNotSent(t *testing.T) {
+	crm, base := startCRM(t, samplecrm.Options{})
+	cfg := sampleConfig(base)
+	c := newClient(t, cfg, Options{})
+	v := session(cfg, templating.Input{CallID: "5", Name: "Anonymous Caller"})
+	res, err := c.FindOrCreateAccount(context.Background(), v)
+	require.NoError(t, err)
+	assert.True(t, res.Created)
+	assert.Empty(t, requestsTo(crm, "GET", "/api/accounts"), "no search without criteria")
+	assert.Len(t, requestsTo(crm, "POST", "/api/accounts"), 1)
+
+	// A literal parameter alone does not make a search either way: the
+	// record search has the account id, so it is sent.
+	_, err = c.FindOrCreateRecord(context.Background(), v, false)
+	require.NoError(t, err)
+	assert.Len(t, requestsTo(crm, "GET", "/api/records"), 1)
+}
