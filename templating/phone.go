@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 
 	"github.com/nyaruka/phonenumbers"
 )
@@ -89,6 +90,46 @@ type phone struct {
 }
 
 func formatPhone(raw string, f PhoneFormat) (phone, error) {
+	key := string(f) + "\x00" + raw
+	if p, ok := phones.get(key); ok {
+		return p, nil
+	}
+	p, err := formatPhoneUncached(raw, f)
+	if err == nil {
+		phones.put(key, p)
+	}
+	return p, err
+}
+
+// phoneCache remembers recent formatting results: a session's values are
+// rebuilt for each of its events, and parsing a number is by far the
+// dearest part of that. It is bounded and simply starts over when full.
+type phoneCache struct {
+	mu sync.Mutex
+	m  map[string]phone
+}
+
+const phoneCacheSize = 4096
+
+var phones = &phoneCache{m: make(map[string]phone)}
+
+func (c *phoneCache) get(k string) (phone, bool) {
+	c.mu.Lock()
+	p, ok := c.m[k]
+	c.mu.Unlock()
+	return p, ok
+}
+
+func (c *phoneCache) put(k string, p phone) {
+	c.mu.Lock()
+	if len(c.m) >= phoneCacheSize {
+		clear(c.m)
+	}
+	c.m[k] = p
+	c.mu.Unlock()
+}
+
+func formatPhoneUncached(raw string, f PhoneFormat) (phone, error) {
 	if f == "" {
 		f = PhoneAutomatic
 	}
