@@ -47,6 +47,9 @@ type envOpts struct {
 	policy   *Policy
 	auth     func(*crm.Auth)
 	noWorker bool
+	// quiet logs at info, as production does; the default is debug, so
+	// the secrets tests see everything that could be logged.
+	quiet bool
 }
 
 type syncBuffer struct {
@@ -89,7 +92,11 @@ func newEnv(t testing.TB, o envOpts) *env {
 		require.NoError(t, cfg.CRM.Compile())
 	}
 	e.cfg = cfg
-	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	level := slog.LevelDebug
+	if o.quiet {
+		level = slog.LevelInfo
+	}
+	logger := slog.New(slog.NewJSONHandler(e.logs, &slog.HandlerOptions{Level: level}))
 	e.client, err = crm.New(&cfg.CRM, crm.Options{Logger: logger, Tokens: NewTokenStore(e.rdb, e.prefix)})
 	require.NoError(t, err)
 	e.store = NewStore(e.rdb, e.prefix)

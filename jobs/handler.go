@@ -27,6 +27,10 @@ type Processor struct {
 	// LockWait is how long a job waits for a busy session before handing
 	// the task back to the queue. Zero means 3s.
 	LockWait time.Duration
+	// StartWait is how long a transfer, rating or end event waits for its
+	// session's start event, so the CRM sees them in order; after that it
+	// runs anyway (the start may never come). Zero means 30s.
+	StartWait time.Duration
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
 }
@@ -69,7 +73,7 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	taskID, _ := asynq.GetTaskID(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
 
-	st, err := p.lock(ctx, key, taskID)
+	st, err := p.lock(ctx, key, taskID, pl)
 	if errors.Is(err, ErrBusy) {
 		outcome = "busy"
 		return err
@@ -77,6 +81,13 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	if err != nil {
 		outcome = "retry"
 		return err
+	}
+
+	if p.mustWaitForStart(st, pl) {
+		outcome = "waiting"
+		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		return errors.Join(ErrNotStarted, p.Store.Unlock(wctx, st, nil, p.now()))
 	}
 
 	var entries []Entry
@@ -133,10 +144,11 @@ func (p *Processor) logger() *slog.Logger {
 	return p.Logger
 }
 
-// lock waits a little for a busy session: two events of one session often
+// lock waits a little for a busy session, or for the start event of a
+// session whose later event overtook it: two events of one session often
 // arrive together, and waiting here is cheaper than a trip through the
-// retry queue.
-func (p *Processor) lock(ctx context.Context, key crmsync.SessionKey, taskID string) (*State, error) {
+// retry queue. When the wait runs out, the caller hands the task back.
+func (p *Processor) lock(ctx context.Context, key crmsync.SessionKey, taskID string, pl Payload) (*State, error) {
 	ttl, wait := p.LockTTL, p.LockWait
 	if ttl == 0 {
 		ttl = 150 * time.Second
@@ -148,6 +160,12 @@ func (p *Processor) lock(ctx context.Context, key crmsync.SessionKey, taskID str
 	pause := 5 * time.Millisecond
 	for {
 		st, err := p.Store.Lock(ctx, key, taskID, ttl, p.now())
+		if err == nil && p.mustWaitForStart(st, pl) && time.Now().Before(deadline) {
+			if err := p.Store.Release(ctx, st); err != nil {
+				return nil, err
+			}
+			err = ErrBusy
+		}
 		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
 			return st, err
 		}
@@ -158,6 +176,28 @@ func (p *Processor) lock(ctx context.Context, key crmsync.SessionKey, taskID str
 		}
 		pause = min(pause*2, 200*time.Millisecond)
 	}
+}
+
+// ErrNotStarted hands back an event that came before its session's start.
+var ErrNotStarted = errors.New("jobs: waiting for the session's start event")
+
+// mustWaitForStart holds back a transfer, rating or end that overtook its
+// session's start: run first, it would create the account and record with
+// what little it knows, before the start event brings the caller's details.
+func (p *Processor) mustWaitForStart(st *State, pl Payload) bool {
+	switch pl.Event.Action {
+	case crmsync.ActionTransfer, crmsync.ActionRating, crmsync.ActionEnd:
+	default:
+		return false
+	}
+	if !st.Facts.StartedAt.IsZero() || st.AccountID != "" {
+		return false
+	}
+	wait := p.StartWait
+	if wait == 0 {
+		wait = 30 * time.Second
+	}
+	return p.now().Sub(pl.ReceivedAt) < wait
 }
 
 // absorb merges the event into what is known of the session. It is
@@ -175,8 +215,7 @@ func (p *Processor) absorb(st *State, pl Payload) {
 	if st.Done(seen) {
 		return
 	}
-	st.Steps[seen] = at.UTC().Format(time.RFC3339Nano)
-	st.changes[stepPrefix+seen] = st.Steps[seen]
+	st.markDone(seen, at)
 	switch ev.Action {
 	case crmsync.ActionStart:
 		if st.Facts.StartedAt.IsZero() {
@@ -196,13 +235,14 @@ func (p *Processor) run(ctx context.Context, st *State, key crmsync.SessionKey, 
 		return nil
 	}
 	v := st.Facts.values(key, p.CRM.PhoneFormat())
-	if err := p.ensureAccount(ctx, st, key, &v); err != nil {
+	created, err := p.ensureAccount(ctx, st, key, &v)
+	if err != nil {
 		return err
 	}
 	if st.AccountID == "" {
 		return nil // no account endpoints configured: nothing more can be done
 	}
-	if err := p.ensureRecord(ctx, st, key, &v); err != nil {
+	if err := p.ensureRecord(ctx, st, key, &v, created); err != nil {
 		return err
 	}
 	if st.RecordID == "" {
@@ -214,9 +254,7 @@ func (p *Processor) run(ctx context.Context, st *State, key crmsync.SessionKey, 
 		if err := p.CRM.Comment(crm.WithIdempotencyKey(ctx, idem), &v, text); err != nil {
 			return err
 		}
-		if err := p.Store.MarkDone(ctx, st, step, p.now()); err != nil {
-			return err
-		}
+		st.markDone(step, p.now())
 	}
 	if ev.Action != crmsync.ActionRating && ev.Action != crmsync.ActionEnd {
 		return nil
@@ -225,30 +263,35 @@ func (p *Processor) run(ctx context.Context, st *State, key crmsync.SessionKey, 
 		if err := p.CRM.UpdateRecord(ctx, &v); err != nil {
 			return err
 		}
-		if err := p.Store.MarkDone(ctx, st, step, p.now()); err != nil {
-			return err
-		}
+		st.markDone(step, p.now())
 	}
 	return nil
 }
 
-func (p *Processor) ensureAccount(ctx context.Context, st *State, key crmsync.SessionKey, v *templating.Values) error {
+// ensureAccount finds or creates the session's account; created says the
+// CRM made it just now.
+func (p *Processor) ensureAccount(ctx context.Context, st *State, key crmsync.SessionKey, v *templating.Values) (created bool, err error) {
 	if st.AccountID != "" {
 		v.Set(templating.AccountID, st.AccountID)
-		return nil
+		return false, nil
 	}
 	if !p.CRM.Has(crm.EndpointFindAccount) && !p.CRM.Has(crm.EndpointCreateAccount) && !p.CRM.Has(crm.EndpointFindAccountByID) {
-		return nil
+		return false, nil
 	}
 	res, err := p.CRM.FindOrCreateAccount(crm.WithIdempotencyKey(ctx, "crmsync:"+key.String()+":account"), v)
 	if err != nil {
-		return err
+		return false, err
 	}
 	st.AccountID, st.AccountURL = res.ID, res.URL
-	return p.Store.Set(ctx, st, fieldAccountID, res.ID, fieldAccountURL, res.URL)
+	st.set(fieldAccountID, res.ID, fieldAccountURL, res.URL)
+	return res.Created, nil
 }
 
-func (p *Processor) ensureRecord(ctx context.Context, st *State, key crmsync.SessionKey, v *templating.Values) error {
+// ensureRecord finds or creates the session's record. An account the CRM
+// created a moment ago has no record to find, so the search is skipped;
+// an account made by an earlier, crashed attempt is found, not created, so
+// this never skips a search that could find something.
+func (p *Processor) ensureRecord(ctx context.Context, st *State, key crmsync.SessionKey, v *templating.Values, newAccount bool) error {
 	if st.RecordID != "" {
 		v.Set(templating.RecordID, st.RecordID)
 		return nil
@@ -256,21 +299,31 @@ func (p *Processor) ensureRecord(ctx context.Context, st *State, key crmsync.Ses
 	if !p.CRM.Has(crm.EndpointCreateRecord) && !p.CRM.Has(crm.EndpointFindRecord) {
 		return nil
 	}
-	// Note that a create may be under way before making it: if this job
-	// dies after the CRM created the record, the next attempt looks first.
+	// When every session gets a new record, nothing would find one this
+	// job created before dying: note that a create may be under way before
+	// making it, so the next attempt looks first. (With reuse_open the
+	// find always comes first anyway.)
 	mayHaveCreated := st.RecordPending
-	if !mayHaveCreated {
-		if err := p.Store.Set(ctx, st, fieldRecordPending, "1"); err != nil {
+	if !mayHaveCreated && p.CRM.AlwaysCreate() {
+		if err := p.Store.WriteNow(ctx, st, fieldRecordPending, "1"); err != nil {
 			return err
 		}
 		st.RecordPending = true
 	}
-	res, err := p.CRM.FindOrCreateRecord(crm.WithIdempotencyKey(ctx, "crmsync:"+key.String()+":record"), v, mayHaveCreated)
+	rctx := crm.WithIdempotencyKey(ctx, "crmsync:"+key.String()+":record")
+	var res crm.RecordResult
+	var err error
+	if newAccount && !mayHaveCreated && p.CRM.Has(crm.EndpointCreateRecord) {
+		res, err = p.CRM.CreateRecord(rctx, v)
+	} else {
+		res, err = p.CRM.FindOrCreateRecord(rctx, v, mayHaveCreated)
+	}
 	if err != nil {
 		return err
 	}
 	st.RecordID, st.RecordURL = res.ID, res.URL
-	return p.Store.Set(ctx, st, fieldRecordID, res.ID, fieldRecordURL, res.URL, fieldRecordPending, "0")
+	st.set(fieldRecordID, res.ID, fieldRecordURL, res.URL, fieldRecordPending, "0")
+	return nil
 }
 
 // RetryDelay is the asynq RetryDelayFunc that goes with the processor.
@@ -281,6 +334,8 @@ func (p *Processor) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 		return re.delay
 	case errors.Is(err, ErrBusy):
 		return 500*time.Millisecond + rand.N(500*time.Millisecond)
+	case errors.Is(err, ErrNotStarted):
+		return 100*time.Millisecond + rand.N(100*time.Millisecond)
 	case errors.Is(err, asynq.ErrLeaseExpired):
 		return time.Second
 	}
@@ -288,5 +343,7 @@ func (p *Processor) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 }
 
 // IsFailure tells asynq which errors count as a failed attempt: a busy
-// session does not.
-func IsFailure(err error) bool { return err != nil && !errors.Is(err, ErrBusy) }
+// session or a start still to come does not.
+func IsFailure(err error) bool {
+	return err != nil && !errors.Is(err, ErrBusy) && !errors.Is(err, ErrNotStarted)
+}

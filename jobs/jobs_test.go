@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -64,10 +65,31 @@ func TestCallStartToEnd(t *testing.T) {
 			assert.Positive(t, en.Duration)
 		}
 	}
-	assert.Equal(t, []string{"find_account 200", "create_account 201", "find_record 200", "create_record 201", "comment 201", "comment 201", "update_record 200"}, endpoints)
+	// A new account has no record to find: find_record is skipped.
+	assert.Equal(t, []string{"find_account 200", "create_account 201", "create_record 201", "comment 201", "comment 201", "update_record 200"}, endpoints)
 	last := v.Timeline[len(v.Timeline)-1]
 	assert.Equal(t, "job", last.Kind)
 	assert.Equal(t, "done", last.Outcome)
+}
+
+// A caller who is already in the CRM gets the open record found, not a
+// second one (record_mode reuse_open).
+func TestReturningCallerReusesOpenRecord(t *testing.T) {
+	e := newEnv(t, envOpts{})
+	e.post(newCall(1, "+1 222 333 4444"))
+	e.drain(20 * time.Second)
+	e.post(newCall(2, "+1 222 333 4444"))
+	e.drain(20 * time.Second)
+	require.Len(t, e.crm.Accounts(), 1)
+	require.Len(t, e.crm.Records(), 1)
+	assert.Len(t, e.crm.Comments(e.crm.Records()[0].ID), 2)
+	var endpoints []string
+	for _, en := range e.view("call-2").Timeline {
+		if en.Kind == "crm" {
+			endpoints = append(endpoints, en.Endpoint)
+		}
+	}
+	assert.Equal(t, []string{"find_account", "find_record", "comment"}, endpoints)
 }
 
 func TestChatAndTransferAndRating(t *testing.T) {
@@ -131,8 +153,8 @@ func TestRedeliveryRepeatsNothing(t *testing.T) {
 	assert.Equal(t, 1, updates)
 }
 
-// failHook fails the first HSET that writes field, as if the process died
-// between the CRM's answer and the state write.
+// failHook fails the first state write that carries field, as if the
+// process died between the CRM's answer and the state write.
 type failHook struct {
 	field string
 	mu    sync.Mutex
@@ -146,7 +168,7 @@ func (h *failHook) ProcessPipelineHook(next redis.ProcessPipelineHook) redis.Pro
 func (h *failHook) ProcessHook(next redis.ProcessHook) redis.ProcessHook {
 	return func(ctx context.Context, cmd redis.Cmder) error {
 		args := cmd.Args()
-		if strings.EqualFold(cmd.Name(), "hset") && len(args) > 2 && args[2] == h.field {
+		if strings.EqualFold(cmd.Name(), "evalsha") && slices.Contains(args, any(h.field)) {
 			h.mu.Lock()
 			fire := !h.fired
 			h.fired = true
@@ -168,6 +190,8 @@ func TestCrashAfterCreateFindsInsteadOfCreatingAgain(t *testing.T) {
 			h := &failHook{field: field}
 			hooked.AddHook(h)
 			e.proc.Store = NewStore(hooked, e.prefix)
+			// The dead job's lock lapses, as it would after a crash.
+			e.proc.LockTTL = 500 * time.Millisecond
 
 			evs, err := crmsync.DecodeEvents([]byte(newCall(9, phone(9))))
 			require.NoError(t, err)

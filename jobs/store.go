@@ -169,20 +169,30 @@ func msTime(v string) time.Time {
 	return time.UnixMilli(ms).UTC()
 }
 
-// Set writes fields now, while the lock is held, so what a CRM call just
-// created is known even if the job dies before it finishes.
-func (s *Store) Set(ctx context.Context, st *State, fields ...string) error {
+// set notes fields to write when the lock is released. Unlock runs on
+// success and failure alike, so only a process dying mid-job loses them,
+// and every step is safe to repeat then: creates find first, and the CRM
+// calls carry idempotency keys.
+func (st *State) set(fields ...string) {
+	for i := 0; i+1 < len(fields); i += 2 {
+		st.changes[fields[i]] = fields[i+1]
+	}
+}
+
+// markDone records a finished step.
+func (st *State) markDone(step string, now time.Time) {
+	v := now.UTC().Format(time.RFC3339Nano)
+	st.Steps[step] = v
+	st.set(stepPrefix+step, v)
+}
+
+// WriteNow writes fields at once, for a note that must be in Redis before
+// the next CRM call is made.
+func (s *Store) WriteNow(ctx context.Context, st *State, fields ...string) error {
 	if err := s.rdb.HSet(ctx, s.sessionKey(st.Key), fields).Err(); err != nil {
 		return fmt.Errorf("jobs: save %s: %w", st.Key, err)
 	}
 	return nil
-}
-
-// MarkDone records a finished step now.
-func (s *Store) MarkDone(ctx context.Context, st *State, step string, now time.Time) error {
-	v := now.UTC().Format(time.RFC3339Nano)
-	st.Steps[step] = v
-	return s.Set(ctx, st, stepPrefix+step, v)
 }
 
 // Unlock writes the facts and the timeline entries and releases the lock.
@@ -206,6 +216,21 @@ func (s *Store) Unlock(ctx context.Context, st *State, entries []Entry, now time
 	err = finishScript.Run(ctx, s.rdb, []string{s.lockKey(st.Key), s.sessionKey(st.Key), s.timelineKey(st.Key)}, args...).Err()
 	if err != nil {
 		return fmt.Errorf("jobs: unlock %s: %w", st.Key, err)
+	}
+	return nil
+}
+
+var releaseScript = redis.NewScript(`
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+`)
+
+// Release gives up the lock without writing anything.
+func (s *Store) Release(ctx context.Context, st *State) error {
+	if err := releaseScript.Run(ctx, s.rdb, []string{s.lockKey(st.Key)}, st.token).Err(); err != nil {
+		return fmt.Errorf("jobs: release %s: %w", st.Key, err)
 	}
 	return nil
 }
