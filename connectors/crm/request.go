@@ -5,7 +5,6 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"mime/multipart"
@@ -133,23 +132,16 @@ func formBody(ep *Endpoint, v *templating.Values, mode templating.Mode) []byte {
 // jsonBody writes the parameters, in config order, as an object: at the
 // top level for the property format, or under the container name.
 func jsonBody(ep *Endpoint, v *templating.Values, mode templating.Mode) []byte {
-	var b bytes.Buffer
-	b.Grow(16 + len(ep.ContainerName) + 40*len(ep.params))
-	enc := json.NewEncoder(&b)
-	enc.SetEscapeHTML(false)
-	str := func(s string) {
-		_ = enc.Encode(s) // a string always encodes
-		b.Truncate(b.Len() - 1)
-	}
+	b := make([]byte, 0, 16+len(ep.ContainerName)+48*len(ep.params))
 	if ep.container != containerNone {
-		b.WriteByte('{')
-		str(ep.ContainerName)
-		b.WriteByte(':')
+		b = append(b, '{')
+		b = appendJSONString(b, ep.ContainerName)
+		b = append(b, ':')
 		if ep.container == containerArray {
-			b.WriteByte('[')
+			b = append(b, '[')
 		}
 	}
-	b.WriteByte('{')
+	b = append(b, '{')
 	first := true
 	for _, p := range ep.params {
 		s := p.tmpl.Execute(v, mode)
@@ -157,32 +149,32 @@ func jsonBody(ep *Endpoint, v *templating.Values, mode templating.Mode) []byte {
 			continue
 		}
 		if !first {
-			b.WriteByte(',')
+			b = append(b, ',')
 		}
 		first = false
-		str(p.name)
-		b.WriteByte(':')
+		b = appendJSONString(b, p.name)
+		b = append(b, ':')
 		switch {
 		case p.typ == paramNumber && isJSONNumber(s):
-			b.WriteString(s)
+			b = append(b, s...)
 		case p.typ == paramBoolean:
 			if t, err := strconv.ParseBool(s); err == nil {
-				b.WriteString(strconv.FormatBool(t))
+				b = strconv.AppendBool(b, t)
 			} else {
-				str(s)
+				b = appendJSONString(b, s)
 			}
 		default:
-			str(s)
+			b = appendJSONString(b, s)
 		}
 	}
-	b.WriteByte('}')
+	b = append(b, '}')
 	switch ep.container {
 	case containerMap:
-		b.WriteByte('}')
+		b = append(b, '}')
 	case containerArray:
-		b.WriteString("]}")
+		b = append(b, ']', '}')
 	}
-	return b.Bytes()
+	return b
 }
 
 // isJSONNumber reports whether s is a number as JSON writes it (no sign
