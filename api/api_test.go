@@ -33,7 +33,7 @@ type apiEnv struct {
 func newAPI(t *testing.T) *apiEnv {
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	queue := redistest.Queue(t)
+	queue := redistest.Queue(t, rdb)
 	client := asynq.NewClientFromRedisClient(rdb)
 	s := &Server{
 		Events:       jobs.NewEnqueuer(client, jobs.EnqueuerConfig{Queue: queue}),
@@ -50,7 +50,6 @@ func newAPI(t *testing.T) *apiEnv {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 	t.Cleanup(func() {
 		hs.Close()
-		_ = insp.DeleteQueue(queue, true)
 	})
 	return &apiEnv{srv: s, http: hs, inspector: insp, queue: queue}
 }

@@ -51,10 +51,9 @@ func BenchmarkPipelineVsNoop(b *testing.B) {
 
 func drainNoop(b *testing.B, n, concurrency int) float64 {
 	rdb := redistest.Client(b)
-	queue := redistest.Queue(b)
+	queue := redistest.Queue(b, rdb)
 	client := asynq.NewClientFromRedisClient(rdb)
 	insp := asynq.NewInspectorFromRedisClient(rdb)
-	defer func() { _ = insp.DeleteQueue(queue, true) }()
 	for i := 0; i < n; i++ {
 		_, err := client.Enqueue(asynq.NewTask("bench:noop", []byte(`{"session":"call-1"}`)), asynq.Queue(queue))
 		require.NoError(b, err)

@@ -71,7 +71,8 @@ func (s *syncBuffer) String() string {
 
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, rdb: redistest.Client(t), queue: redistest.Queue(t), logs: &syncBuffer{}}
+	e := &env{t: t, rdb: redistest.Client(t), logs: &syncBuffer{}}
+	e.queue = redistest.Queue(t, e.rdb)
 	e.prefix = redistest.Prefix(t, e.rdb)
 	e.crm = samplecrm.New(o.crm)
 	mux := http.NewServeMux()
@@ -116,7 +117,6 @@ func newEnv(t testing.TB, o envOpts) *env {
 		if e.worker != nil {
 			e.worker.Shutdown()
 		}
-		_ = e.inspector.DeleteQueue(e.queue, true)
 	})
 	return e
 }

@@ -32,7 +32,7 @@ var (
 )
 
 // binary builds crmsync once per test run.
-func binary(t *testing.T) string {
+func binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "crmsync-bin")
@@ -52,7 +52,7 @@ func binary(t *testing.T) string {
 
 // workerConfig is the demo config pointed at crmHost, with this test's own
 // Redis keys and queue, and a fast retry schedule.
-func workerConfig(t *testing.T, crmHost, prefix, queue string) string {
+func workerConfig(t testing.TB, crmHost, prefix, queue string) string {
 	y := string(configs.Demo)
 	y = strings.Replace(y, "  url: ${REDIS_URL:-}\n", "  url: ${REDIS_URL:-}\n  key_prefix: \""+prefix+"\"\n", 1)
 	y = strings.Replace(y, "  concurrency: 20\n", "  concurrency: 20\n  queue: "+queue+"\n  task_timeout: 10s\n  lock_ttl: 12s\nretry:\n  initial_delay: 200ms\n  max_delay: 1s\n", 1)
@@ -68,7 +68,7 @@ type child struct {
 	out *strings.Builder
 }
 
-func startWorker(t *testing.T, bin, cfg string) *child {
+func startWorker(t testing.TB, bin, cfg string) *child {
 	t.Helper()
 	var out strings.Builder
 	cmd := exec.Command(bin, "serve", "--worker-only", "--config", cfg)
@@ -81,6 +81,12 @@ func startWorker(t *testing.T, bin, cfg string) *child {
 		_ = cmd.Wait()
 	})
 	return c
+}
+
+// stop ends the process cleanly and waits for it.
+func (c *child) stop() {
+	_ = c.cmd.Process.Signal(syscall.SIGTERM)
+	_ = c.cmd.Wait()
 }
 
 type syncWriter struct {
@@ -116,9 +122,8 @@ func TestWorkerKilledMidFlowLosesAndDuplicatesNothing(t *testing.T) {
 	bin := binary(t)
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
-	queue := redistest.Queue(t)
+	queue := redistest.Queue(t, rdb)
 	inspector := asynq.NewInspectorFromRedisClient(rdb)
-	t.Cleanup(func() { _ = inspector.DeleteQueue(queue, true) })
 
 	crmSrv := samplecrm.New(samplecrm.Options{})
 	// Each CRM call takes a while, so the kill lands mid-flow.

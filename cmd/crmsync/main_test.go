@@ -14,7 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/hibiken/asynq"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
@@ -48,8 +47,7 @@ func TestServeDemo(t *testing.T) {
 	})
 	require.NoError(t, err)
 	cfg.Redis.KeyPrefix = prefix
-	cfg.Worker.Queue = redistest.Queue(t)
-	t.Cleanup(func() { _ = asynq.NewInspectorFromRedisClient(rdb).DeleteQueue(cfg.Worker.Queue, true) })
+	cfg.Worker.Queue = redistest.Queue(t, rdb)
 
 	var logs bytes.Buffer
 	m := &Main{Config: cfg, Logger: newLogger(configs.Log{Level: "info", Format: "json"}, &syncBuf{b: &logs}), API: true, Worker: true}

@@ -82,11 +82,14 @@ func Prefix(tb testing.TB, c redis.UniversalClient) string {
 	return p
 }
 
-// Queue returns an asynq queue name no other test uses.
-func Queue(tb testing.TB) string {
+// Queue returns an asynq queue name no other test uses, and removes the
+// queue's keys when the test ends.
+func Queue(tb testing.TB, c redis.UniversalClient) string {
 	var b [6]byte
 	_, _ = rand.Read(b[:])
-	return "t" + hex.EncodeToString(b[:])
+	q := "t" + hex.EncodeToString(b[:])
+	tb.Cleanup(func() { DropQueue(c, q) })
+	return q
 }
 
 // DeletePrefix removes every key that starts with p.
@@ -104,4 +107,12 @@ func DeletePrefix(c redis.UniversalClient, p string) {
 	if len(keys) > 0 {
 		c.Del(ctx, keys...)
 	}
+}
+
+// DropQueue removes every key of an asynq queue a test used, finished
+// tasks kept for retention included (asynq's DeleteQueue leaves those to
+// expire), and forgets the queue.
+func DropQueue(c redis.UniversalClient, queue string) {
+	DeletePrefix(c, "asynq:{"+queue+"}:")
+	c.SRem(context.Background(), "asynq:queues", queue)
 }
