@@ -14,9 +14,47 @@ import (
 // order they were handled.
 type Facts struct {
 	crmsync.EventData
-	Transfers int       `json:"transfers,omitempty"`
-	StartedAt time.Time `json:"started_at,omitzero"`
-	EndedAt   time.Time `json:"ended_at,omitzero"`
+	Transfers   int        `json:"transfers,omitempty"`
+	StartedAt   time.Time  `json:"started_at,omitzero"`
+	EndedAt     time.Time  `json:"ended_at,omitzero"`
+	FirstSeenAt time.Time  `json:"first_seen_at,omitzero"`
+	Agents      []Agent    `json:"agents,omitempty"`
+	TransferLog []Transfer `json:"transfer_log,omitempty"`
+}
+
+// Agent is one agent who took part in the session.
+type Agent struct {
+	ID       string `json:"id,omitempty"`
+	CustomID string `json:"custom_id,omitempty"`
+	Email    string `json:"email,omitempty"`
+}
+
+// Transfer is one transfer of the session.
+type Transfer struct {
+	At          time.Time `json:"at"`
+	FromAgentID string    `json:"from_agent_id,omitempty"`
+	ToAgentID   string    `json:"to_agent_id,omitempty"`
+	FromQueueID string    `json:"from_queue_id,omitempty"`
+	ToQueueID   string    `json:"to_queue_id,omitempty"`
+}
+
+// noteAgent adds an agent the first time it is seen.
+func (f *Facts) noteAgent(a Agent) {
+	if a.ID == "" && a.Email == "" {
+		return
+	}
+	for i, x := range f.Agents {
+		if (a.ID != "" && x.ID == a.ID) || (a.ID == "" && a.Email != "" && x.Email == a.Email) {
+			if x.Email == "" {
+				f.Agents[i].Email = a.Email
+			}
+			if x.CustomID == "" {
+				f.Agents[i].CustomID = a.CustomID
+			}
+			return
+		}
+	}
+	f.Agents = append(f.Agents, a)
 }
 
 // merge copies every field the event set over what was known: a later

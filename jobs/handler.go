@@ -216,6 +216,13 @@ func (p *Processor) absorb(st *State, pl Payload) {
 		return
 	}
 	st.markDone(seen, at)
+	if st.Facts.FirstSeenAt.IsZero() || at.Before(st.Facts.FirstSeenAt) {
+		st.Facts.FirstSeenAt = at.UTC()
+	}
+	d := ev.Data
+	st.Facts.noteAgent(Agent{ID: d.AgentID, CustomID: d.AgentCustomID, Email: d.AgentEmail})
+	st.Facts.noteAgent(Agent{ID: d.FromAgentID, Email: d.FromAgentEmail})
+	st.Facts.noteAgent(Agent{ID: d.ToAgentID, Email: d.ToAgentEmail})
 	switch ev.Action {
 	case crmsync.ActionStart:
 		if st.Facts.StartedAt.IsZero() {
@@ -225,6 +232,8 @@ func (p *Processor) absorb(st *State, pl Payload) {
 		st.Facts.EndedAt = at.UTC()
 	case crmsync.ActionTransfer:
 		st.Facts.Transfers++
+		st.Facts.TransferLog = append(st.Facts.TransferLog, Transfer{At: at.UTC(),
+			FromAgentID: d.FromAgentID, ToAgentID: d.ToAgentID, FromQueueID: d.FromQueueID, ToQueueID: d.ToQueueID})
 	}
 }
 
