@@ -117,7 +117,7 @@ func BuildMetadata(v *View, files []FileEntry, now time.Time) Metadata {
 		Session:       v.Session, ID: v.ID, Type: v.Kind,
 		SessionType: f.SessionType, Channel: firstNonEmpty(f.Channel, channelName(v.Kind)),
 		DeviceType: f.DeviceType, Language: f.Lang,
-		Queue: MetadataQueue{ID: f.QueueID, Path: f.QueuePath, Name: f.QueueName, MenuPath: f.MenuPath, MenuID: f.MenuID},
+		Queue:  MetadataQueue{ID: f.QueueID, Path: f.QueuePath, Name: f.QueueName, MenuPath: f.MenuPath, MenuID: f.MenuID},
 		Agents: append([]Agent{}, f.Agents...),
 		EndUser: MetadataEndUser{ID: f.EndUserID, Name: f.EndUserName, Email: f.EndUserEmail,
 			Phone: f.EndUserPhone, CustomUserID: f.CustomUserID},
