@@ -42,6 +42,8 @@ type OAuthSetup interface {
 type Server struct {
 	Events   EventQueue
 	Sessions SessionViewer
+	// Files takes session files in; nil turns the route off.
+	Files FileIntake
 	// Ready reports whether the dependencies (Redis) answer.
 	Ready func(ctx context.Context) error
 	// APITokens guard /v1; AdminTokens guard /admin.
@@ -86,6 +88,9 @@ func (s *Server) Handler() http.Handler {
 	}
 	if s.Sessions != nil {
 		handle("GET /v1/sessions/{session}", s.bearer(s.APITokens, http.HandlerFunc(s.getSession)))
+	}
+	if s.Files != nil {
+		handle("POST /v1/sessions/{session}/files", s.bearer(s.APITokens, http.HandlerFunc(s.postFile)))
 	}
 	if s.Queues != nil {
 		handle("/admin/queues/", s.admin(s.Queues))

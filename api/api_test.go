@@ -1,10 +1,12 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"io"
+	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -19,6 +21,7 @@ import (
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/redistest"
 	"github.com/crmsync/crmsync/jobs"
+	"github.com/crmsync/crmsync/storage/local"
 )
 
 const token = "test-token-123"
@@ -28,6 +31,7 @@ type apiEnv struct {
 	http      *httptest.Server
 	inspector *asynq.Inspector
 	queue     string
+	store     *jobs.Store
 }
 
 func newAPI(t *testing.T) *apiEnv {
@@ -35,9 +39,14 @@ func newAPI(t *testing.T) *apiEnv {
 	prefix := redistest.Prefix(t, rdb)
 	queue := redistest.Queue(t, rdb)
 	client := asynq.NewClientFromRedisClient(rdb)
+	enq := jobs.NewEnqueuer(client, jobs.EnqueuerConfig{Queue: queue})
+	store := jobs.NewStore(rdb, prefix)
+	spool, err := local.New(local.Config{Path: t.TempDir()})
+	require.NoError(t, err)
 	s := &Server{
-		Events:       jobs.NewEnqueuer(client, jobs.EnqueuerConfig{Queue: queue}),
-		Sessions:     jobs.NewStore(rdb, prefix),
+		Events:       enq,
+		Sessions:     store,
+		Files:        &jobs.Intake{Store: store, Spool: spool, Enqueuer: enq, MaxBytes: 100 << 10},
 		Ready:        func(ctx context.Context) error { return rdb.Ping(ctx).Err() },
 		APITokens:    []crmsync.Secret{token},
 		AdminTokens:  []crmsync.Secret{"admin-token-123"},
@@ -51,7 +60,7 @@ func newAPI(t *testing.T) *apiEnv {
 	t.Cleanup(func() {
 		hs.Close()
 	})
-	return &apiEnv{srv: s, http: hs, inspector: insp, queue: queue}
+	return &apiEnv{srv: s, http: hs, inspector: insp, queue: queue, store: store}
 }
 
 // fakeOAuth stands in for the CRM client's OAuth setup, which has its own
@@ -261,4 +270,94 @@ func TestOpenAPIMatchesRoutes(t *testing.T) {
 		resp, out := e.do(t, "POST", "/v1/events", token, string(b))
 		assert.Equal(t, http.StatusAccepted, resp.StatusCode, "example %s: %v", name, out)
 	}
+}
+
+func (e *apiEnv) upload(t *testing.T, path, ctype string, body io.Reader) (*http.Response, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("POST", e.http.URL+path, body)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+token)
+	if ctype != "" {
+		req.Header.Set("Content-Type", ctype)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	b, _ := io.ReadAll(resp.Body)
+	_ = json.Unmarshal(b, &out)
+	return resp, out
+}
+
+func (e *apiEnv) files(t *testing.T, session string) map[string]jobs.FileRecord {
+	k, err := crmsync.ParseSessionKey(session)
+	require.NoError(t, err)
+	m, err := e.store.Files(context.Background(), k)
+	require.NoError(t, err)
+	return m
+}
+
+func TestPostFiles(t *testing.T) {
+	e := newAPI(t)
+	rec := strings.Repeat("ID3 fake mp3 bytes ", 1000)
+	resp, out := e.upload(t, "/v1/sessions/call-5/files?kind=call_recordings", "audio/mpeg", strings.NewReader(rec))
+	require.Equal(t, 202, resp.StatusCode, out)
+	files := e.files(t, "call-5")
+	require.Contains(t, files, "ujet-voice-recordings/call-5.mp3")
+	assert.EqualValues(t, len(rec), files["ujet-voice-recordings/call-5.mp3"].Size)
+
+	// The same file again is taken once; a different one is refused.
+	resp, _ = e.upload(t, "/v1/sessions/call-5/files?kind=call_recordings&format=mp3", "application/octet-stream", strings.NewReader(rec))
+	assert.Equal(t, 202, resp.StatusCode)
+	resp, out = e.upload(t, "/v1/sessions/call-5/files?kind=call_recordings&format=mp3", "application/octet-stream", strings.NewReader("other"))
+	assert.Equal(t, 409, resp.StatusCode, out)
+
+	// Multipart, with what the file is in form fields.
+	var buf bytes.Buffer
+	mw := multipart.NewWriter(&buf)
+	require.NoError(t, mw.WriteField("kind", "photos"))
+	require.NoError(t, mw.WriteField("media_id", "p1"))
+	fw, err := mw.CreateFormFile("file", "photo.jpg")
+	require.NoError(t, err)
+	_, _ = fw.Write([]byte("\xff\xd8 jpeg"))
+	require.NoError(t, mw.Close())
+	resp, out = e.upload(t, "/v1/sessions/chat-6/files", mw.FormDataContentType(), &buf)
+	require.Equal(t, 202, resp.StatusCode, out)
+	assert.Contains(t, e.files(t, "chat-6"), "ujet-media/chat-6-photo-p1.jpg")
+
+	// A URL for a worker to fetch.
+	resp, out = e.upload(t, "/v1/sessions/call-7/files", "application/json", strings.NewReader(`{"kind":"voicemails","url":"https://media.example.com/vm/7.wav"}`))
+	require.Equal(t, 202, resp.StatusCode, out)
+	assert.Equal(t, 1, e.queued(t), "a fetch task")
+}
+
+func TestPostFilesBadInput(t *testing.T) {
+	e := newAPI(t)
+	cases := []struct {
+		name, path, ctype, body string
+		status                  int
+		field                   string
+	}{
+		{"unknown kind", "/v1/sessions/call-1/files?kind=faxes&format=mp3", "audio/mpeg", "x", 400, "kind"},
+		{"metadata is not uploaded", "/v1/sessions/call-1/files?kind=session_metadata", "application/json", `{"url":"https://x/y"}`, 400, "kind"},
+		{"no format", "/v1/sessions/call-1/files?kind=call_recordings", "application/octet-stream", "x", 400, "format"},
+		{"recording on a chat", "/v1/sessions/chat-1/files?kind=call_recordings&format=mp3", "audio/mpeg", "x", 400, "format"},
+		{"media id escapes", "/v1/sessions/call-1/files?kind=photos&media_id=..%2Fx", "image/jpeg", "x", 400, "media_id"},
+		{"bad session", "/v1/sessions/call-..%2Fx/files?kind=photos&media_id=1", "image/jpeg", "x", 400, "session"},
+		{"not a URL", "/v1/sessions/call-1/files", "application/json", `{"kind":"photos","media_id":"1","url":"file:///etc/passwd"}`, 400, "url"},
+		{"too large", "/v1/sessions/call-1/files?kind=call_recordings&format=wav", "audio/wav", strings.Repeat("x", 101<<10), 413, ""},
+		{"no file part", "/v1/sessions/call-1/files", "multipart/form-data; boundary=zz", "--zz\r\nContent-Disposition: form-data; name=\"kind\"\r\n\r\nphotos\r\n--zz--\r\n", 400, "file"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			resp, out := e.upload(t, c.path, c.ctype, strings.NewReader(c.body))
+			assert.Equal(t, c.status, resp.StatusCode, out)
+			if c.field != "" {
+				require.NotNil(t, out["error"], out)
+				assert.Equal(t, c.field, out["error"].(map[string]any)["field"])
+			}
+		})
+	}
+	assert.Empty(t, e.files(t, "call-1"), "nothing recorded")
+	assert.Equal(t, 0, e.queued(t))
 }

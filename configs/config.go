@@ -20,6 +20,10 @@ type Config struct {
 	Retry     Retry      `yaml:"retry"`
 	CRM       crm.Config `yaml:"crm"`
 	SampleCRM SampleCRM  `yaml:"sample_crm"`
+	Storage   Storage    `yaml:"storage"`
+	Files     Files      `yaml:"files"`
+	Closeout  Closeout   `yaml:"closeout"`
+	Email     Email      `yaml:"email"`
 }
 
 // Server is the HTTP API.

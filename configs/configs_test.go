@@ -36,6 +36,7 @@ func TestExampleLoads(t *testing.T) {
 	vars := map[string]string{
 		"CRMSYNC_API_TOKEN": "api-token-123", "CRMSYNC_ADMIN_TOKEN": "admin-token-123",
 		"REDIS_URL": "redis://127.0.0.1:6379", "CRM_CLIENT_SECRET": "s3cret",
+		"SFTP_PASSWORD": "sftp-pw", "SMTP_PASSWORD": "smtp-pw",
 	}
 	cfg, err := Parse("example.yaml", Example, env(vars))
 	require.NoError(t, err)

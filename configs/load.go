@@ -387,6 +387,7 @@ func (c *Config) validate(ps *Problems) {
 		}
 	}
 
+	c.validateCloseout(ps)
 	if err := c.CRM.Compile(); err != nil {
 		for _, p := range crmProblems(err) {
 			ps.Items = append(ps.Items, p)

@@ -2,11 +2,11 @@ package jobs
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strings"
 	"time"
 
 	"github.com/hibiken/asynq"
@@ -27,6 +27,10 @@ type Processor struct {
 	// LockWait is how long a job waits for a busy session before handing
 	// the task back to the queue. Zero means 3s.
 	LockWait time.Duration
+	// Closeouts, when set, gets each ended session's close-out, to run
+	// CloseoutDelay later (late data such as a rating makes it in).
+	Closeouts     *Enqueuer
+	CloseoutDelay time.Duration
 	// StartWait is how long a transfer, rating or end event waits for its
 	// session's start event, so the CRM sees them in order; after that it
 	// runs anyway (the start may never come). Zero means 30s.
@@ -53,22 +57,14 @@ func (e *retryError) Unwrap() error { return e.err }
 
 // ProcessTask implements asynq.Handler.
 func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
-	start := time.Now()
 	outcome := "done"
-	defer func() {
-		jobsTotal.WithLabelValues(t.Type(), outcome).Inc()
-		jobDuration.WithLabelValues(t.Type()).Observe(time.Since(start).Seconds())
-	}()
+	defer observeJob(t.Type(), time.Now(), &outcome)
 
 	var pl Payload
-	if err := json.Unmarshal(t.Payload(), &pl); err != nil {
-		outcome = "archived"
-		return fmt.Errorf("jobs: malformed payload: %v: %w", err, asynq.SkipRetry)
-	}
-	key, err := crmsync.ParseSessionKey(pl.Session)
+	key, err := decodeTask(t, &pl, &pl.Session)
 	if err != nil {
 		outcome = "archived"
-		return fmt.Errorf("jobs: %v: %w", err, asynq.SkipRetry)
+		return err
 	}
 	taskID, _ := asynq.GetTaskID(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
@@ -133,6 +129,13 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	}
 	if outcome == "archived" {
 		p.logger().Warn("job archived", "type", t.Type(), "session", key.String(), "event", pl.Event.Type, "reason", result.Error)
+	}
+	// The session ended whatever became of its CRM steps: its files and
+	// outcome are due either way.
+	if pl.Event.Action == crmsync.ActionEnd && p.Closeouts != nil {
+		if err := p.Closeouts.EnqueueCloseout(wctx, key, p.CloseoutDelay); err != nil {
+			return errors.Join(ret, err)
+		}
 	}
 	return ret
 }
@@ -230,6 +233,10 @@ func (p *Processor) absorb(st *State, pl Payload) {
 		}
 	case crmsync.ActionEnd:
 		st.Facts.EndedAt = at.UTC()
+	case crmsync.ActionRecord:
+		if line := transcriptLine(ev, at); line != "" {
+			st.transcript = append(st.transcript, line)
+		}
 	case crmsync.ActionTransfer:
 		st.Facts.Transfers++
 		st.Facts.TransferLog = append(st.Facts.TransferLog, Transfer{At: at.UTC(),
@@ -355,4 +362,19 @@ func (p *Processor) RetryDelay(n int, err error, _ *asynq.Task) time.Duration {
 // session or a start still to come does not.
 func IsFailure(err error) bool {
 	return err != nil && !errors.Is(err, ErrBusy) && !errors.Is(err, ErrNotStarted)
+}
+
+// transcriptLine is one chat message as the transcript file shows it.
+func transcriptLine(ev crmsync.Event, at time.Time) string {
+	var who string
+	switch ev.Type {
+	case "Chat_Inbound_Message":
+		who = firstNonEmpty(ev.Data.EndUserName, "End user")
+	case "Chat_Outbound_Message":
+		who = "Agent " + firstNonEmpty(ev.Data.AgentEmail, ev.Data.AgentID)
+	default:
+		return ""
+	}
+	msg := strings.ReplaceAll(strings.TrimRight(ev.Data.Message, "\n"), "\n", "\n    ")
+	return at.UTC().Format(time.RFC3339) + " " + strings.TrimSpace(who) + ": " + msg
 }

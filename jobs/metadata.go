@@ -98,6 +98,8 @@ type FileEntry struct {
 	SHA256     string `json:"sha256,omitempty"`
 	StorageURL string `json:"storage_url,omitempty"`
 	CRMURL     string `json:"crm_url,omitempty"`
+	// URL is the one the session view shows, per storage.urls.
+	URL string `json:"url,omitempty"`
 }
 
 // Diagnostics say what went wrong on the way, and how often it was retried.

@@ -1,6 +1,8 @@
 package jobs
 
 import (
+	"time"
+
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promauto"
 )
@@ -20,3 +22,9 @@ var (
 		Buckets: prometheus.ExponentialBuckets(0.001, 2, 16),
 	}, []string{"type"})
 )
+
+// observeJob counts one job run with its outcome (read when the run ends).
+func observeJob(typ string, start time.Time, outcome *string) {
+	jobsTotal.WithLabelValues(typ, *outcome).Inc()
+	jobDuration.WithLabelValues(typ).Observe(time.Since(start).Seconds())
+}

@@ -23,9 +23,10 @@ import (
 //
 // Keys, below the configured prefix:
 //
-//	session:{kind}-{id}   hash: facts, CRM ids and URLs, step:* and attempt:* markers
-//	timeline:{kind}-{id}  list of JSON entries, the newest last
-//	lock:{kind}-{id}      the lock token of the job working on the session
+//	session:{kind-id}     hash: facts, CRM ids and URLs, step:*, attempt:*, file:* and out:* fields
+//	timeline:{kind-id}    list of JSON entries, the newest last
+//	transcript:{kind-id}  a chat's messages, one line each
+//	lock:{kind-id}        the lock token of the job working on the session
 type Store struct {
 	rdb    redis.UniversalClient
 	prefix string
@@ -33,6 +34,9 @@ type Store struct {
 	TTL time.Duration
 	// TimelineMax bounds the timeline; older entries are dropped.
 	TimelineMax int
+	// DisplayCRMURLs makes View show each file's CRM URL rather than its
+	// storage URL ("CRM URLs vs External Storage URLs").
+	DisplayCRMURLs bool
 }
 
 // NewStore returns a store using keys below prefix.
@@ -40,9 +44,18 @@ func NewStore(rdb redis.UniversalClient, prefix string) *Store {
 	return &Store{rdb: rdb, prefix: prefix, TTL: 30 * 24 * time.Hour, TimelineMax: 1000}
 }
 
-func (s *Store) sessionKey(k crmsync.SessionKey) string  { return s.prefix + "session:" + k.String() }
-func (s *Store) timelineKey(k crmsync.SessionKey) string { return s.prefix + "timeline:" + k.String() }
-func (s *Store) lockKey(k crmsync.SessionKey) string     { return s.prefix + "lock:" + k.String() }
+// A session's keys share one hash tag, so a Redis Cluster keeps them in one
+// slot and the scripts that touch several of them work there too.
+func (s *Store) sessionKey(k crmsync.SessionKey) string {
+	return s.prefix + "session:{" + k.String() + "}"
+}
+func (s *Store) timelineKey(k crmsync.SessionKey) string {
+	return s.prefix + "timeline:{" + k.String() + "}"
+}
+func (s *Store) lockKey(k crmsync.SessionKey) string { return s.prefix + "lock:{" + k.String() + "}" }
+func (s *Store) transcriptKey(k crmsync.SessionKey) string {
+	return s.prefix + "transcript:{" + k.String() + "}"
+}
 
 // Hash fields.
 const (
@@ -75,12 +88,21 @@ return false
 // finish writes the session's changes and timeline, refreshes the TTLs and
 // releases the lock if it is still ours, in one round trip.
 var finishScript = redis.NewScript(`
+-- ARGV: token, ttl, timeline max, n, n field/value pairs,
+--       t, t transcript lines, then timeline entries.
 local n = tonumber(ARGV[4])
 local i = 5
 if n > 0 then
   redis.call('HSET', KEYS[2], unpack(ARGV, i, i + 2*n - 1))
 end
 i = i + 2*n
+local t = tonumber(ARGV[i])
+i = i + 1
+if t > 0 then
+  redis.call('RPUSH', KEYS[4], unpack(ARGV, i, i + t - 1))
+  redis.call('EXPIRE', KEYS[4], ARGV[2])
+end
+i = i + t
 if i <= #ARGV then
   redis.call('RPUSH', KEYS[3], unpack(ARGV, i, #ARGV))
   redis.call('LTRIM', KEYS[3], -tonumber(ARGV[3]), -1)
@@ -108,6 +130,8 @@ type State struct {
 
 	token   string
 	changes map[string]string
+	// transcript holds chat lines to append.
+	transcript []string
 }
 
 // Done reports whether step is finished.
@@ -206,6 +230,10 @@ func (s *Store) Unlock(ctx context.Context, st *State, entries []Entry, now time
 	for f, v := range st.changes {
 		args = append(args, f, v)
 	}
+	args = append(args, len(st.transcript))
+	for _, l := range st.transcript {
+		args = append(args, l)
+	}
 	for _, e := range entries {
 		b, err := json.Marshal(e)
 		if err != nil {
@@ -213,7 +241,7 @@ func (s *Store) Unlock(ctx context.Context, st *State, entries []Entry, now time
 		}
 		args = append(args, string(b))
 	}
-	err = finishScript.Run(ctx, s.rdb, []string{s.lockKey(st.Key), s.sessionKey(st.Key), s.timelineKey(st.Key)}, args...).Err()
+	err = finishScript.Run(ctx, s.rdb, []string{s.lockKey(st.Key), s.sessionKey(st.Key), s.timelineKey(st.Key), s.transcriptKey(st.Key)}, args...).Err()
 	if err != nil {
 		return fmt.Errorf("jobs: unlock %s: %w", st.Key, err)
 	}
@@ -253,15 +281,16 @@ type Entry struct {
 
 // View is a session as the HTTP API shows it.
 type View struct {
-	Session  string    `json:"session"`
-	Kind     string    `json:"kind"`
-	ID       string    `json:"id"`
-	Facts    Facts     `json:"data"`
-	CRM      CRMView   `json:"crm"`
-	Steps    []string  `json:"steps_done"`
-	Created  time.Time `json:"created_at"`
-	Updated  time.Time `json:"updated_at"`
-	Timeline []Entry   `json:"timeline"`
+	Session  string      `json:"session"`
+	Kind     string      `json:"kind"`
+	ID       string      `json:"id"`
+	Facts    Facts       `json:"data"`
+	CRM      CRMView     `json:"crm"`
+	Steps    []string    `json:"steps_done"`
+	Files    []FileEntry `json:"files"`
+	Created  time.Time   `json:"created_at"`
+	Updated  time.Time   `json:"updated_at"`
+	Timeline []Entry     `json:"timeline"`
 }
 
 // CRMView is what the CRM knows the session as.
@@ -301,6 +330,17 @@ func (s *Store) View(ctx context.Context, k crmsync.SessionKey) (*View, error) {
 		}
 	}
 	sort.Strings(v.Steps)
+	v.Files = exportedFrom(m)
+	for i := range v.Files {
+		f := &v.Files[i]
+		f.URL = f.StorageURL
+		if (s.DisplayCRMURLs && f.CRMURL != "") || f.URL == "" {
+			f.URL = f.CRMURL
+		}
+	}
+	if v.Files == nil {
+		v.Files = []FileEntry{}
+	}
 	for _, raw := range tl.Val() {
 		var e Entry
 		if json.Unmarshal([]byte(raw), &e) == nil {

@@ -147,3 +147,33 @@ func (e *Enqueuer) Enqueue(ctx context.Context, events []crmsync.Event) ([]Accep
 	}
 	return out, nil
 }
+
+// EnqueueCloseout schedules the session's close-out after delay. It is
+// enqueued once per session (its task id is the session's); a second end
+// event finds it already there.
+func (e *Enqueuer) EnqueueCloseout(ctx context.Context, k crmsync.SessionKey, delay time.Duration) error {
+	_, err := e.client.EnqueueContext(ctx, NewCloseoutTask(k),
+		asynq.Queue(e.queue), asynq.MaxRetry(maxRetry), asynq.ProcessIn(delay),
+		asynq.Timeout(e.closeoutTimeout()), asynq.Retention(e.retention))
+	if err != nil && !errors.Is(err, asynq.ErrTaskIDConflict) && !errors.Is(err, asynq.ErrDuplicateTask) {
+		return fmt.Errorf("jobs: enqueue close-out of %s: %w", k, err)
+	}
+	return nil
+}
+
+// closeoutTimeout bounds one close-out run: it may move large recordings.
+func (e *Enqueuer) closeoutTimeout() time.Duration { return max(e.timeout, 30*time.Minute) }
+
+// decodeTask decodes a task's payload into pl and parses its session (the
+// field session points at). Either failing is permanent: the task is
+// archived.
+func decodeTask(t *asynq.Task, pl any, session *string) (crmsync.SessionKey, error) {
+	if err := json.Unmarshal(t.Payload(), pl); err != nil {
+		return crmsync.SessionKey{}, fmt.Errorf("jobs: malformed payload: %v: %w", err, asynq.SkipRetry)
+	}
+	key, err := crmsync.ParseSessionKey(*session)
+	if err != nil {
+		return crmsync.SessionKey{}, fmt.Errorf("jobs: %v: %w", err, asynq.SkipRetry)
+	}
+	return key, nil
+}

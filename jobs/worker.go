@@ -32,6 +32,12 @@ type Worker struct {
 
 // NewWorker builds a worker on the shared Redis client.
 func NewWorker(rdb redis.UniversalClient, p *Processor, cfg WorkerConfig) *Worker {
+	return NewWorkerWith(rdb, p, nil, nil, cfg)
+}
+
+// NewWorkerWith also runs close-outs when c is set and file fetches when
+// in is set.
+func NewWorkerWith(rdb redis.UniversalClient, p *Processor, c *Closer, in *Intake, cfg WorkerConfig) *Worker {
 	if cfg.Queue == "" {
 		cfg.Queue = "crmsync"
 	}
@@ -61,6 +67,12 @@ func NewWorker(rdb redis.UniversalClient, p *Processor, cfg WorkerConfig) *Worke
 	mux := asynq.NewServeMux()
 	for _, typ := range []string{TypeStart, TypeTransfer, TypeRating, TypeEnd, TypeRecord} {
 		mux.Handle(typ, p)
+	}
+	if c != nil {
+		mux.Handle(TypeCloseout, c)
+	}
+	if in != nil {
+		mux.Handle(TypeFetch, in)
 	}
 	return &Worker{srv: srv, mux: mux}
 }

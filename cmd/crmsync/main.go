@@ -23,6 +23,11 @@ Usage:
   crmsync check crm --config FILE --endpoint NAME --session SAMPLE.json [--send]
       Render the request an endpoint would send for a sample session
       (secrets redacted); with --send, send it and show what came back.
+  crmsync check storage --config FILE
+      Connect to the configured storage, write, read back and delete a
+      probe file; say in plain words what failed.
+  crmsync check email --config FILE --to ADDR
+      Send a test message through the configured SMTP server.
   crmsync example-config
       Print the documented example config.
 `
@@ -54,13 +59,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		return serve(ctx, args[1:], stderr)
 	case "check":
 		if len(args) < 2 {
-			return usageError{"check what? config or crm"}
+			return usageError{"check what? config, crm, storage or email"}
 		}
 		switch args[1] {
 		case "config":
 			return checkConfig(args[2:], stdout)
 		case "crm":
 			return checkCRM(ctx, args[2:], stdout)
+		case "storage":
+			return checkStorage(ctx, args[2:], stdout)
+		case "email":
+			return checkEmail(ctx, args[2:], stdout)
 		}
 		return usageError{fmt.Sprintf("unknown check %q", args[1])}
 	case "example-config":

@@ -10,7 +10,9 @@ import (
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -19,6 +21,8 @@ import (
 
 	"github.com/crmsync/crmsync/configs"
 	"github.com/crmsync/crmsync/connectors/crm/samplecrm"
+	"github.com/crmsync/crmsync/connectors/mail"
+	"github.com/crmsync/crmsync/internal/smtptest"
 	"github.com/crmsync/crmsync/internal/redistest"
 )
 
@@ -36,21 +40,31 @@ func TestServeDemo(t *testing.T) {
 	addr := freeAddr(t)
 	rdb := redistest.Client(t)
 	prefix := redistest.Prefix(t, rdb)
+	storeDir, spoolDir := t.TempDir(), t.TempDir()
 	cfg, err := configs.Parse("demo.yaml", configs.Demo, func(k string) (string, bool) {
 		switch k {
 		case "CRMSYNC_LISTEN":
 			return addr, true
 		case "REDIS_URL":
 			return redistest.URL(t), true
+		case "CRMSYNC_STORAGE":
+			return storeDir, true
+		case "CRMSYNC_SPOOL":
+			return spoolDir, true
 		}
 		return "", false
 	})
 	require.NoError(t, err)
+	cfg.Closeout.Delay = 300 * time.Millisecond
+	smtpSrv := smtptest.Start(t)
+	host, port, _ := net.SplitHostPort(smtpSrv.Addr)
+	cfg.Email.Global = mail.Settings{Enabled: true, To: "crm-inbox@example.com"}
+	cfg.Email.SMTP = mail.SMTP{Host: host, Port: atoi(t, port), Security: "none", From: "no-reply@crmsync.test"}
 	cfg.Redis.KeyPrefix = prefix
 	cfg.Worker.Queue = redistest.Queue(t, rdb)
 
-	var logs bytes.Buffer
-	m := &Main{Config: cfg, Logger: newLogger(configs.Log{Level: "info", Format: "json"}, &syncBuf{b: &logs}), API: true, Worker: true}
+	logs := &syncBuf{}
+	m := &Main{Config: cfg, Logger: newLogger(configs.Log{Level: "info", Format: "json"}, logs), API: true, Worker: true}
 	require.NoError(t, m.Run(context.Background()))
 	t.Cleanup(func() { _ = m.Close() })
 	base := "http://" + m.Addr
@@ -96,7 +110,39 @@ func TestServeDemo(t *testing.T) {
 	assert.Equal(t, 200, resp.StatusCode)
 	assert.Contains(t, string(page), "Jane Doe")
 
-	req, _ := http.NewRequest("GET", base+"/admin/queues/", nil)
+	// A recording, then the end of the call: after the close-out delay the
+	// files are in the storage folder's layout, the recording is on the
+	// record, and one email went out.
+	recording := bytes.Repeat([]byte("fake mp3 frame "), 4096)
+	req, _ := http.NewRequest("POST", base+"/v1/sessions/call-103646/files?kind=call_recordings", bytes.NewReader(recording))
+	req.Header.Set("Authorization", "Bearer demo-token-change-me")
+	req.Header.Set("Content-Type", "audio/mpeg")
+	resp, err = http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 202, resp.StatusCode)
+	require.Equal(t, 202, post(`{"type":"End_Call","data":{"call_id":103646,"agent_id":1,"call_duration":95,"disconnected_by":"agent"}}`))
+	deadline = time.Now().Add(30 * time.Second)
+	for len(smtpSrv.Messages()) == 0 {
+		require.True(t, time.Now().Before(deadline), "no email after 30s; logs:\n%s", logs.String())
+		time.Sleep(50 * time.Millisecond)
+	}
+	got, err := os.ReadFile(filepath.Join(storeDir, "ujet-voice-recordings", "call-103646.mp3"))
+	require.NoError(t, err)
+	assert.Equal(t, recording, got)
+	meta, err := os.ReadFile(filepath.Join(storeDir, "ujet-metadata", "call-103646.json"))
+	require.NoError(t, err)
+	assert.Contains(t, string(meta), `"session": "call-103646"`)
+	resp, err = http.Get(base + "/sample-crm/api/records/" + view.CRM.RecordID + "/attachments")
+	require.NoError(t, err)
+	atts, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	assert.Contains(t, string(atts), "call-103646.mp3")
+	time.Sleep(200 * time.Millisecond)
+	require.Len(t, smtpSrv.Messages(), 1)
+	assert.Equal(t, []string{"crm-inbox@example.com"}, smtpSrv.Messages()[0].To)
+
+	req, _ = http.NewRequest("GET", base+"/admin/queues/", nil)
 	req.SetBasicAuth("ops", "demo-token-change-me")
 	resp, err = http.DefaultClient.Do(req)
 	require.NoError(t, err)
@@ -105,9 +151,29 @@ func TestServeDemo(t *testing.T) {
 	assert.Contains(t, logs.String(), "sample CRM is on")
 }
 
-type syncBuf struct{ b *bytes.Buffer }
+func atoi(t *testing.T, s string) int {
+	n, err := strconv.Atoi(s)
+	require.NoError(t, err)
+	return n
+}
 
-func (s *syncBuf) Write(p []byte) (int, error) { return s.b.Write(p) }
+// syncBuf collects log lines written from many goroutines.
+type syncBuf struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuf) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuf) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
 
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
@@ -163,6 +229,42 @@ func TestCheckCRM(t *testing.T) {
 	assert.NotContains(t, s, "pw-very-secret-1")
 	require.Len(t, crmSrv.Accounts(), 1)
 
-	err := run(context.Background(), []string{"check", "crm", "--config", cfgPath, "--endpoint", "upload_file", "--session", sample}, &out, io.Discard)
+	err := run(context.Background(), []string{"check", "crm", "--config", cfgPath, "--endpoint", "delete_everything", "--session", sample}, &out, io.Discard)
 	assert.ErrorContains(t, err, "not configured")
+}
+
+func TestCheckStorageAndEmail(t *testing.T) {
+	dir := t.TempDir()
+	store := filepath.Join(dir, "store")
+	y := strings.Replace(string(configs.Demo), "${CRMSYNC_STORAGE:-data/storage}", store, 1)
+	smtpSrv := smtptest.Start(t)
+	host, port, _ := net.SplitHostPort(smtpSrv.Addr)
+	y += "\nemail:\n  smtp:\n    host: " + host + "\n    port: " + port + "\n    security: none\n    from: no-reply@crmsync.test\n"
+	cfgPath := filepath.Join(dir, "c.yaml")
+	require.NoError(t, os.WriteFile(cfgPath, []byte(y), 0o600))
+
+	var out bytes.Buffer
+	require.NoError(t, run(context.Background(), []string{"check", "storage", "--config", cfgPath}, &out, io.Discard))
+	assert.Contains(t, out.String(), "local storage: wrote, read back and deleted a probe file: ok")
+	left, err := os.ReadDir(store)
+	require.NoError(t, err)
+	assert.Empty(t, left, "the probe file is gone")
+
+	// A storage folder that cannot be written says so in plain words.
+	bad := strings.Replace(y, store, "/proc/crmsync-no-such-folder", 1)
+	require.NoError(t, os.WriteFile(cfgPath, []byte(bad), 0o600))
+	err = run(context.Background(), []string{"check", "storage", "--config", cfgPath}, &out, io.Discard)
+	require.Error(t, err)
+	t.Log(err)
+
+	require.NoError(t, os.WriteFile(cfgPath, []byte(y), 0o600))
+	out.Reset()
+	require.NoError(t, run(context.Background(), []string{"check", "email", "--config", cfgPath, "--to", "ops@example.com"}, &out, io.Discard))
+	assert.Contains(t, out.String(), "sent a test message to ops@example.com")
+	require.Len(t, smtpSrv.Messages(), 1)
+	assert.Equal(t, []string{"ops@example.com"}, smtpSrv.Messages()[0].To)
+
+	err = run(context.Background(), []string{"check", "email", "--config", cfgPath, "--to", "ops@example.com\r\nBcc: x@evil.test"}, &out, io.Discard)
+	require.Error(t, err)
+	assert.Len(t, smtpSrv.Messages(), 1, "nothing sent for a header injection attempt")
 }

@@ -18,8 +18,11 @@ import (
 	"github.com/crmsync/crmsync/configs"
 	"github.com/crmsync/crmsync/connectors/crm"
 	"github.com/crmsync/crmsync/connectors/crm/samplecrm"
+	"github.com/crmsync/crmsync/connectors/mail"
 	"github.com/crmsync/crmsync/internal/redisconn"
 	"github.com/crmsync/crmsync/jobs"
+	"github.com/crmsync/crmsync/storage"
+	"github.com/crmsync/crmsync/storage/local"
 )
 
 func exampleConfig() []byte { return configs.Example }
@@ -81,11 +84,12 @@ type Main struct {
 	// Addr is the address the API listens on, once Run returned.
 	Addr string
 
-	redis  *redisconn.Conn
-	client *asynq.Client
-	worker *jobs.Worker
-	http   *http.Server
-	done   chan error
+	redis   *redisconn.Conn
+	client  *asynq.Client
+	worker  *jobs.Worker
+	storage storage.Target
+	http    *http.Server
+	done    chan error
 }
 
 // Run starts everything and returns once the API listens and the worker runs.
@@ -108,12 +112,39 @@ func (m *Main) Run(ctx context.Context) error {
 		return err
 	}
 
+	m.client = asynq.NewClientFromRedisClient(m.redis.Client)
+	enq := jobs.NewEnqueuer(m.client, jobs.EnqueuerConfig{Queue: cfg.Worker.Queue, TaskTimeout: cfg.Worker.TaskTimeout})
+	spool, err := local.New(local.Config{Path: cfg.Files.Spool})
+	if err != nil {
+		return fmt.Errorf("files.spool: %w", err)
+	}
+	intake := &jobs.Intake{Store: store, Spool: spool, Enqueuer: enq, MaxBytes: cfg.Files.MaxBytes}
+	store.DisplayCRMURLs = cfg.Storage.URLs == "crm"
+
 	if m.Worker {
 		p := &jobs.Processor{
 			CRM: client, Store: store, Policy: policy(cfg.Retry), Logger: m.Logger.With("component", "jobs"),
-			LockTTL: cfg.Worker.LockTTL,
+			LockTTL: cfg.Worker.LockTTL, Closeouts: enq, CloseoutDelay: cfg.Closeout.Delay,
 		}
-		m.worker = jobs.NewWorker(m.redis.Client, p, jobs.WorkerConfig{
+		target, err := openStorage(ctx, cfg.Storage, m.Logger)
+		if err != nil {
+			return fmt.Errorf("storage: %w", err)
+		}
+		m.storage = target
+		closer := &jobs.Closer{
+			Store: store, Spool: spool, Storage: target, Stored: storedKinds(cfg.Storage),
+			CRM: client, AlsoCRM: cfg.Storage.AlsoSendToCRM,
+			MailGlobal: cfg.Email.Global, MailQueues: cfg.Email.Queues,
+			Policy: policy(cfg.Retry), Logger: m.Logger.With("component", "closeout"),
+		}
+		if cfg.Email.Used() {
+			sender, err := mail.NewSender(cfg.Email.SMTP, m.Logger.With("component", "mail"))
+			if err != nil {
+				return fmt.Errorf("email: %w", err)
+			}
+			closer.Mail = sender
+		}
+		m.worker = jobs.NewWorkerWith(m.redis.Client, p, closer, intake, jobs.WorkerConfig{
 			Queue: cfg.Worker.Queue, Concurrency: cfg.Worker.Concurrency,
 			ShutdownTimeout: cfg.Server.ShutdownTimeout, Logger: m.Logger,
 		})
@@ -126,12 +157,10 @@ func (m *Main) Run(ctx context.Context) error {
 		m.Logger.Info("worker running", "queue", cfg.Worker.Queue, "concurrency", cfg.Worker.Concurrency)
 		return nil
 	}
-	m.client = asynq.NewClientFromRedisClient(m.redis.Client)
 	srv := &api.Server{
-		Events: jobs.NewEnqueuer(m.client, jobs.EnqueuerConfig{
-			Queue: cfg.Worker.Queue, TaskTimeout: cfg.Worker.TaskTimeout,
-		}),
+		Events:       enq,
 		Sessions:     store,
+		Files:        intake,
 		Ready:        func(ctx context.Context) error { return m.redis.Client.Ping(ctx).Err() },
 		APITokens:    cfg.Server.APITokens,
 		AdminTokens:  cfg.Server.AdminTokens,
@@ -188,6 +217,9 @@ func (m *Main) Close() error {
 	}
 	if m.worker != nil {
 		m.worker.Shutdown()
+	}
+	if m.storage != nil {
+		_ = m.storage.Close()
 	}
 	if m.client != nil {
 		_ = m.client.Close()
