@@ -22,8 +22,8 @@ import (
 	"github.com/crmsync/crmsync/configs"
 	"github.com/crmsync/crmsync/connectors/crm/samplecrm"
 	"github.com/crmsync/crmsync/connectors/mail"
-	"github.com/crmsync/crmsync/internal/smtptest"
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/smtptest"
 )
 
 func freeAddr(t *testing.T) string {
