@@ -37,6 +37,8 @@ type Processor struct {
 	StartWait time.Duration
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+
+	gate sessionGate
 }
 
 func (p *Processor) now() time.Time {
@@ -69,7 +71,7 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	taskID, _ := asynq.GetTaskID(ctx)
 	retried, _ := asynq.GetRetryCount(ctx)
 
-	st, err := p.lock(ctx, key, taskID, pl)
+	st, leave, err := p.lock(ctx, key, taskID, pl)
 	if errors.Is(err, ErrBusy) {
 		outcome = "busy"
 		return err
@@ -78,12 +80,16 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 		outcome = "retry"
 		return err
 	}
+	// Even a panic below must let the process's other jobs at the session.
+	defer leave()
 
 	if p.mustWaitForStart(st, pl) {
 		outcome = "waiting"
 		wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 		defer cancel()
-		return errors.Join(ErrNotStarted, p.Store.Unlock(wctx, st, nil, p.now()))
+		err := p.Store.Unlock(wctx, st, nil, p.now())
+		leave()
+		return errors.Join(ErrNotStarted, err)
 	}
 
 	var entries []Entry
@@ -124,7 +130,9 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 	// The state must be written even when the job's context has ended.
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
 	defer cancel()
-	if err := p.Store.Unlock(wctx, st, entries, now); err != nil {
+	err = p.Store.Unlock(wctx, st, entries, now)
+	leave()
+	if err != nil {
 		return errors.Join(ret, err)
 	}
 	if outcome == "archived" {
@@ -150,8 +158,10 @@ func (p *Processor) logger() *slog.Logger {
 // lock waits a little for a busy session, or for the start event of a
 // session whose later event overtook it: two events of one session often
 // arrive together, and waiting here is cheaper than a trip through the
-// retry queue. When the wait runs out, the caller hands the task back.
-func (p *Processor) lock(ctx context.Context, key crmsync.SessionKey, taskID string, pl Payload) (*State, error) {
+// retry queue. When the wait runs out, the caller hands the task back. On
+// success the caller holds the session in this process's gate too, and
+// must call leave once it has unlocked.
+func (p *Processor) lock(ctx context.Context, key crmsync.SessionKey, taskID string, pl Payload) (st *State, leave func(), err error) {
 	ttl, wait := p.LockTTL, p.LockWait
 	if ttl == 0 {
 		ttl = 150 * time.Second
@@ -162,19 +172,43 @@ func (p *Processor) lock(ctx context.Context, key crmsync.SessionKey, taskID str
 	deadline := time.Now().Add(wait)
 	pause := 5 * time.Millisecond
 	for {
+		leave, held := p.gate.enter(key)
+		if held != nil {
+			// A job of this process has the session: it will say when it
+			// is done, no need to ask Redis meanwhile.
+			left := time.Until(deadline)
+			if left <= 0 {
+				return nil, nil, ErrBusy
+			}
+			t := time.NewTimer(left)
+			select {
+			case <-ctx.Done():
+				t.Stop()
+				return nil, nil, ctx.Err()
+			case <-held:
+			case <-t.C:
+			}
+			t.Stop()
+			continue
+		}
 		st, err := p.Store.Lock(ctx, key, taskID, ttl, p.now())
 		if err == nil && p.mustWaitForStart(st, pl) && time.Now().Before(deadline) {
 			if err := p.Store.Release(ctx, st); err != nil {
-				return nil, err
+				leave()
+				return nil, nil, err
 			}
 			err = ErrBusy
 		}
+		if err == nil {
+			return st, leave, nil
+		}
+		leave()
 		if !errors.Is(err, ErrBusy) || time.Now().After(deadline) {
-			return st, err
+			return nil, nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return nil, ctx.Err()
+			return nil, nil, ctx.Err()
 		case <-time.After(pause + rand.N(pause)):
 		}
 		pause = min(pause*2, 200*time.Millisecond)

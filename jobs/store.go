@@ -234,12 +234,16 @@ func (s *Store) Unlock(ctx context.Context, st *State, entries []Entry, now time
 	for _, l := range st.transcript {
 		args = append(args, l)
 	}
-	for _, e := range entries {
-		b, err := json.Marshal(e)
-		if err != nil {
-			return fmt.Errorf("jobs: timeline: %w", err)
+	var buf []byte
+	for i := range entries {
+		e := &entries[i]
+		if !e.marshalable() {
+			if _, err := json.Marshal(e); err != nil {
+				return fmt.Errorf("jobs: timeline: %w", err)
+			}
 		}
-		args = append(args, string(b))
+		buf = e.appendJSON(buf[:0])
+		args = append(args, string(buf))
 	}
 	err = finishScript.Run(ctx, s.rdb, []string{s.lockKey(st.Key), s.sessionKey(st.Key), s.timelineKey(st.Key), s.transcriptKey(st.Key)}, args...).Err()
 	if err != nil {

@@ -97,15 +97,25 @@ type errReader struct{ err error }
 
 func (e errReader) Read([]byte) (int, error) { return 0, e.err }
 
+// redactHeader returns the header to log. Without credentials in it, that
+// is the request's own header, which nothing changes once it is read (and
+// Requests hands out copies); only a header with something to hide is
+// copied.
 func (s *Server) redactHeader(h http.Header) http.Header {
-	out := h.Clone()
+	var out http.Header
 	for _, name := range []string{"Authorization", "Proxy-Authorization", s.opts.HeaderName} {
 		if name == "" {
 			continue
 		}
-		if v := out.Values(name); len(v) > 0 {
+		if v := h.Values(name); len(v) > 0 {
+			if out == nil {
+				out = h.Clone()
+			}
 			out[http.CanonicalHeaderKey(name)] = redactAll(len(v))
 		}
+	}
+	if out == nil {
+		return h
 	}
 	return out
 }
