@@ -1,0 +1,296 @@
+package routing
+
+import (
+	"context"
+	"encoding/json"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crmsync/crmsync/internal/redistest"
+)
+
+// clock is a fake clock the tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.UnixMilli(1_733_130_000_000)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	tb     testing.TB
+	ctx    context.Context
+	rdb    redis.UniversalClient
+	prefix string
+	clock  *clock
+	e      *Engine
+	mark   string            // last outbox id seen
+	marks  map[string]string // agent -> last stream id seen
+}
+
+// newFixture gives a test an Engine on its own prefix and a fake clock.
+func newFixture(tb testing.TB, mod ...func(*Config)) *fixture {
+	tb.Helper()
+	rdb := redistest.Client(tb)
+	f := &fixture{
+		tb:     tb,
+		ctx:    context.Background(),
+		rdb:    rdb,
+		prefix: redistest.Prefix(tb, rdb) + "{routing}:",
+		clock:  newClock(),
+		mark:   "0-0",
+		marks:  map[string]string{},
+	}
+	f.e = f.engine(mod...)
+	return f
+}
+
+// engine returns another Engine on the fixture's Redis, prefix and clock.
+func (f *fixture) engine(mod ...func(*Config)) *Engine {
+	f.tb.Helper()
+	cfg := Config{Prefix: f.prefix, Now: f.clock.Now, OfferTimeout: 30 * time.Second}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	e, err := New(f.rdb, cfg)
+	require.NoError(f.tb, err)
+	return e
+}
+
+func (f *fixture) queue(id string, mod ...func(*Queue)) {
+	f.tb.Helper()
+	q := Queue{ID: id, Name: id, Channels: []string{"voice", "chat"}}
+	for _, m := range mod {
+		m(&q)
+	}
+	require.NoError(f.tb, f.e.PutQueue(f.ctx, q))
+}
+
+func (f *fixture) agent(id string, p Presence, queues ...string) {
+	f.tb.Helper()
+	require.NoError(f.tb, f.e.PutAgent(f.ctx, AgentSpec{
+		ID: id, Capacity: map[string]int{"voice": 1, "chat": 2}, Queues: queues, Presence: p,
+	}))
+}
+
+func (f *fixture) conv(id, queue, ch string, mod ...func(*NewConversation)) *Conversation {
+	f.tb.Helper()
+	n := NewConversation{ID: id, Queue: queue, Channel: ch, Source: "api", Session: "chat-" + id,
+		Attributes: map[string]string{"lang": "en"}}
+	for _, m := range mod {
+		m(&n)
+	}
+	c, err := f.e.CreateConversation(f.ctx, n)
+	require.NoError(f.tb, err)
+	return c
+}
+
+func (f *fixture) getConv(id string) *Conversation {
+	f.tb.Helper()
+	c, err := f.e.GetConversation(f.ctx, id)
+	require.NoError(f.tb, err)
+	return c
+}
+
+func (f *fixture) getAgent(id string) *Agent {
+	f.tb.Helper()
+	a, err := f.e.GetAgent(f.ctx, id)
+	require.NoError(f.tb, err)
+	return a
+}
+
+func (f *fixture) tick() int {
+	f.tb.Helper()
+	n, err := f.e.Tick(f.ctx)
+	require.NoError(f.tb, err)
+	return n
+}
+
+// outbox returns the outbox events since the last call.
+func (f *fixture) outbox() []OutboxEvent {
+	f.tb.Helper()
+	msgs, err := f.rdb.XRange(f.ctx, f.e.OutboxKey(), "("+f.mark, "+").Result()
+	require.NoError(f.tb, err)
+	evs, err := parseAll(msgs)
+	require.NoError(f.tb, err)
+	if len(msgs) > 0 {
+		f.mark = msgs[len(msgs)-1].ID
+	}
+	return evs
+}
+
+// agentEvent is one entry of an agent's stream.
+type agentEvent struct {
+	Type string
+	Data map[string]any
+}
+
+// stream returns the agent's stream entries since the last call.
+func (f *fixture) stream(agent string) []agentEvent {
+	f.tb.Helper()
+	mark := f.marks[agent]
+	if mark == "" {
+		mark = "0-0"
+	}
+	msgs, err := f.rdb.XRange(f.ctx, f.prefix+"agent:"+agent+":events", "("+mark, "+").Result()
+	require.NoError(f.tb, err)
+	var out []agentEvent
+	for _, m := range msgs {
+		var d map[string]any
+		require.NoError(f.tb, json.Unmarshal([]byte(m.Values["d"].(string)), &d))
+		out = append(out, agentEvent{Type: m.Values["t"].(string), Data: d})
+		f.marks[agent] = m.ID
+	}
+	return out
+}
+
+// drain forgets every event so far.
+func (f *fixture) drain(agents ...string) {
+	f.tb.Helper()
+	f.outbox()
+	for _, a := range agents {
+		f.stream(a)
+	}
+}
+
+// dump is everything under the fixture's prefix, for "nothing changed".
+func (f *fixture) dump() map[string]string {
+	f.tb.Helper()
+	out := map[string]string{}
+	keys, err := f.rdb.Keys(f.ctx, f.prefix+"*").Result()
+	require.NoError(f.tb, err)
+	for _, k := range keys {
+		typ := f.rdb.Type(f.ctx, k).Val()
+		var v any
+		switch typ {
+		case "hash":
+			v = f.rdb.HGetAll(f.ctx, k).Val()
+		case "set":
+			m := f.rdb.SMembers(f.ctx, k).Val()
+			sort.Strings(m)
+			v = m
+		case "zset":
+			v = f.rdb.ZRangeWithScores(f.ctx, k, 0, -1).Val()
+		case "stream":
+			v = f.rdb.XRange(f.ctx, k, "-", "+").Val()
+		default:
+			v = f.rdb.Get(f.ctx, k).Val()
+		}
+		b, _ := json.Marshal(v)
+		out[strings.TrimPrefix(k, f.prefix)] = typ + ":" + string(b)
+	}
+	return out
+}
+
+// summary describes conversations ("c1") and agents ("@sara") in one
+// line each, for tables of states.
+func (f *fixture) summary(ids ...string) map[string]string {
+	f.tb.Helper()
+	out := map[string]string{}
+	for _, id := range ids {
+		if a, ok := strings.CutPrefix(id, "@"); ok {
+			out[id] = f.agentLine(a)
+			continue
+		}
+		out[id] = f.convLine(id)
+	}
+	return out
+}
+
+func (f *fixture) agentLine(id string) string {
+	a := f.getAgent(id)
+	return string(a.Presence) + " voice " + itoa(a.Load["voice"]) + " chat " + itoa(a.Load["chat"])
+}
+
+func (f *fixture) convLine(id string) string {
+	c, err := f.e.GetConversation(f.ctx, id)
+	if err != nil {
+		return "error " + err.Error()
+	}
+	s := string(c.State)
+	switch {
+	case c.State == StateWaiting:
+		s += " " + itoa(c.Position)
+	case c.State == StateOffered:
+		s += " " + c.OfferedTo
+	case c.State == StateAssigned:
+		s += " " + c.Agent
+		if t := c.Transfer; t != nil {
+			if t.ToAgent != "" {
+				s += " xfer " + t.ToAgent
+			} else {
+				s += " xfer q:" + t.ToQueue
+				if c.OfferedTo != "" {
+					s += " offered " + c.OfferedTo
+				} else {
+					s += " " + itoa(c.Position)
+				}
+			}
+		}
+	}
+	return s
+}
+
+func itoa(n int) string { return strconv.Itoa(n) }
+
+func outboxLines(evs []OutboxEvent) []string {
+	var out []string
+	for _, e := range evs {
+		conv, agent := e.Conversation, e.Agent
+		if conv == "" {
+			conv = "-"
+		}
+		if agent == "" {
+			agent = "-"
+		}
+		s := e.Event + " " + conv + " " + agent
+		if e.Reason != "" {
+			s += " " + e.Reason
+		}
+		if e.Event == EventLoggedOff {
+			s += " [" + strings.Join(e.Conversations, ",") + "]"
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+func streamLines(evs []agentEvent) []string {
+	var out []string
+	for _, e := range evs {
+		s := e.Type
+		if c, ok := e.Data["conversation"].(string); ok {
+			s += " " + c
+		}
+		if p, ok := e.Data["presence"].(string); ok {
+			s += " " + p
+		}
+		if r, ok := e.Data["reason"].(string); ok {
+			s += " " + r
+		}
+		if tr, ok := e.Data["transfer"].(bool); ok && tr {
+			s += " transfer"
+		}
+		out = append(out, s)
+	}
+	return out
+}
