@@ -1,0 +1,187 @@
+package pega_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/routing/pega"
+	"github.com/stretchr/testify/require"
+)
+
+const (
+	testToken    = "pega-inbound-token-5f1c"
+	testUser     = "pega"
+	testPassword = "pega-basic-pass-93ab"
+)
+
+// call is one Router call as recorded.
+type call struct {
+	Method string
+	Arg    any
+}
+
+// recorder is a Router that records its calls and answers what it is told.
+type recorder struct {
+	mu    sync.Mutex
+	calls []call
+	// errs makes a method return an error.
+	errs map[string]error
+	// route is Route's answer.
+	route pega.RouteResult
+}
+
+func newRecorder() *recorder {
+	return &recorder{errs: map[string]error{}, route: pega.RouteResult{Identifying: true}}
+}
+
+func (r *recorder) record(method string, arg any) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls = append(r.calls, call{method, arg})
+	return r.errs[method]
+}
+
+func (r *recorder) setErr(method string, err error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.errs[method] = err
+}
+
+func (r *recorder) Calls() []call {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return append([]call(nil), r.calls...)
+}
+
+func (r *recorder) Route(_ context.Context, req pega.RouteRequest) (pega.RouteResult, error) {
+	err := r.record("Route", req)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.route, err
+}
+
+func (r *recorder) SetQueues(_ context.Context, p pega.Presence) error {
+	return r.record("SetQueues", p)
+}
+func (r *recorder) Offer(_ context.Context, o pega.Offer) error { return r.record("Offer", o) }
+func (r *recorder) End(_ context.Context, ref pega.Ref) error   { return r.record("End", ref) }
+func (r *recorder) LogOff(_ context.Context, ref pega.Ref) error {
+	return r.record("LogOff", ref)
+}
+func (r *recorder) Transfer(_ context.Context, t pega.Transfer) error {
+	return r.record("Transfer", t)
+}
+func (r *recorder) Requeue(_ context.Context, q pega.Requeue) error {
+	return r.record("Requeue", q)
+}
+func (r *recorder) Resume(_ context.Context, ref pega.Ref) error {
+	return r.record("Resume", ref)
+}
+
+var _ pega.Router = (*recorder)(nil)
+
+// testServer is the endpoints on a real HTTP server.
+type testServer struct {
+	URL    string
+	router *recorder
+	logs   *syncBuffer
+}
+
+func newTestServer(tb testing.TB, cfg pega.Config) *testServer {
+	tb.Helper()
+	ts := &testServer{router: newRecorder(), logs: &syncBuffer{}}
+	if cfg.BearerTokens == nil && cfg.Username == "" {
+		cfg.BearerTokens = []crmsync.Secret{testToken}
+		cfg.Username, cfg.Password = testUser, testPassword
+	}
+	cfg.Logger = slog.New(slog.NewTextHandler(ts.logs, nil))
+	s, err := pega.New(ts.router, cfg)
+	require.NoError(tb, err)
+	hs := httptest.NewServer(s.Handler())
+	tb.Cleanup(hs.Close)
+	ts.URL = hs.URL
+	return ts
+}
+
+// answer is a response as read back.
+type answer struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    []byte
+}
+
+// errorField is the "field" of an error answer.
+func (a answer) errorField() string {
+	e, _ := a.Body["error"].(map[string]any)
+	s, _ := e["field"].(string)
+	return s
+}
+
+func (a answer) errorMessage() string {
+	e, _ := a.Body["error"].(map[string]any)
+	s, _ := e["message"].(string)
+	return s
+}
+
+// post sends body to path with the bearer token.
+func (ts *testServer) post(tb testing.TB, path string, body []byte) answer {
+	tb.Helper()
+	return ts.do(tb, http.MethodPost, path, body, func(r *http.Request) {
+		r.Header.Set("Authorization", "Bearer "+testToken)
+	})
+}
+
+func (ts *testServer) do(tb testing.TB, method, path string, body []byte, prep func(*http.Request)) answer {
+	tb.Helper()
+	req, err := http.NewRequest(method, ts.URL+path, bytes.NewReader(body))
+	require.NoError(tb, err)
+	req.Header.Set("Content-Type", "application/json")
+	if prep != nil {
+		prep(req)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(tb, err)
+	defer resp.Body.Close()
+	raw, err := io.ReadAll(resp.Body)
+	require.NoError(tb, err)
+	a := answer{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
+	require.NoError(tb, json.Unmarshal(raw, &a.Body), "answer is not JSON: %s", raw)
+	return a
+}
+
+// example reads a spec example from testdata.
+func example(tb testing.TB, name string) []byte {
+	tb.Helper()
+	b, err := os.ReadFile(filepath.Join("testdata", name))
+	require.NoError(tb, err)
+	return b
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
