@@ -10,6 +10,7 @@ import (
 const (
 	EINVALID      = "invalid"      // the client sent something wrong: 400
 	EUNAUTHORIZED = "unauthorized" // missing or wrong credential: 401
+	EFORBIDDEN    = "forbidden"    // a valid credential that may not do this: 403
 	ENOTFOUND     = "not_found"    // 404
 	ECONFLICT     = "conflict"     // the state does not allow it: 409
 	ETOOLARGE     = "too_large"    // body over the limit: 413
@@ -48,4 +49,25 @@ func ErrorCode(err error) string {
 		return e.Code
 	}
 	return EINTERNAL
+}
+
+// HTTPStatus is the one table from error codes to HTTP statuses.
+func HTTPStatus(code string) int {
+	switch code {
+	case EINVALID:
+		return 400
+	case EUNAUTHORIZED:
+		return 401
+	case EFORBIDDEN:
+		return 403
+	case ENOTFOUND:
+		return 404
+	case ECONFLICT:
+		return 409
+	case ETOOLARGE:
+		return 413
+	case EUNAVAILABLE:
+		return 503
+	}
+	return 500
 }

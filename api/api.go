@@ -7,7 +7,6 @@ package api
 import (
 	"context"
 	"crypto/subtle"
-	"encoding/json"
 	"errors"
 	"io"
 	"log/slog"
@@ -19,6 +18,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/httpjson"
 	"github.com/crmsync/crmsync/jobs"
 )
 
@@ -223,39 +223,10 @@ func match(tokens []crmsync.Secret, tok string) bool {
 	return found == 1
 }
 
-var statusOf = map[string]int{
-	crmsync.EINVALID:      http.StatusBadRequest,
-	crmsync.EUNAUTHORIZED: http.StatusUnauthorized,
-	crmsync.ENOTFOUND:     http.StatusNotFound,
-	crmsync.ECONFLICT:     http.StatusConflict,
-	crmsync.ETOOLARGE:     http.StatusRequestEntityTooLarge,
-	crmsync.EUNAVAILABLE:  http.StatusServiceUnavailable,
-	crmsync.EINTERNAL:     http.StatusInternalServerError,
-}
-
-// error writes err as JSON with the status of its code. Only internal
-// errors are logged: the rest are the client's and go back to it.
+// error writes err with the status of its code; only internal errors are
+// logged.
 func (s *Server) error(w http.ResponseWriter, r *http.Request, err error) {
-	code := crmsync.ErrorCode(err)
-	body := map[string]string{"code": code}
-	var e *crmsync.Error
-	if errors.As(err, &e) {
-		body["message"] = e.Message
-		if e.Field != "" {
-			body["field"] = e.Field
-		}
-	} else {
-		body["message"] = "internal error"
-		s.Logger.Error("request failed", "method", r.Method, "path", r.URL.Path, "err", err)
-	}
-	writeJSON(w, statusOf[code], map[string]any{"error": body})
+	httpjson.Error(w, r, s.Logger, err)
 }
 
-func writeJSON(w http.ResponseWriter, status int, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
-	w.WriteHeader(status)
-	enc := json.NewEncoder(w)
-	enc.SetIndent("", "  ")
-	_ = enc.Encode(v)
-}
+func writeJSON(w http.ResponseWriter, status int, v any) { httpjson.Write(w, status, v) }
