@@ -24,6 +24,8 @@ type Config struct {
 	Files     Files      `yaml:"files"`
 	Closeout  Closeout   `yaml:"closeout"`
 	Email     Email      `yaml:"email"`
+	Routing   Routing    `yaml:"routing"`
+	Pega      Pega       `yaml:"pega"`
 }
 
 // Server is the HTTP API.

@@ -107,6 +107,17 @@ func TestProblems(t *testing.T) {
 		{"yaml syntax", "server: [\n", nil, "", 0, ""},
 		{"bad retry status", base + "retry:\n  statuses: [200]\n", nil, "retry.statuses[0]", 4, "400 to 599"},
 		{"lock shorter than task", base + "worker:\n  task_timeout: 2m\n  lock_ttl: 1m\n", nil, "worker.lock_ttl", 5, "at least"},
+		{"routing without secret", base + "routing:\n  enabled: true\n  adapter:\n    target_origin: \"*\"\n", nil, "routing.agent_token_secret", 3, "at least 16"},
+		{"routing without origin", base + "routing:\n  enabled: true\n  agent_token_secret: 0123456789abcdef\n", nil, "routing.adapter.target_origin", 3, "required"},
+		{"routing bad origin", base + "routing:\n  enabled: true\n  agent_token_secret: 0123456789abcdef\n  adapter:\n    target_origin: https://crm.example.com/page\n", nil, "routing.adapter.target_origin", 7, "want an origin"},
+		{"routing bad queue id", base + "routing:\n  enabled: true\n  agent_token_secret: 0123456789abcdef\n  adapter:\n    target_origin: \"*\"\n  queues:\n    - id: ../x\n      channels: [chat]\n", nil, "routing.queues[0].id", 9, "letter or a digit"},
+		{"routing queue without channels", base + "routing:\n  enabled: true\n  agent_token_secret: 0123456789abcdef\n  adapter:\n    target_origin: \"*\"\n  queues:\n    - id: support\n", nil, "routing.queues[0].channels", 9, "at least one"},
+		{"routing channel in two lists", base + "routing:\n  enabled: true\n  agent_token_secret: 0123456789abcdef\n  adapter:\n    target_origin: \"*\"\n  lists:\n    - id: a\n      channels: [sms]\n    - id: b\n      channels: [sms]\n", nil, "routing.lists[1].channels[0]", 12, "already feeds"},
+		{"routing bad log_off", base + "routing:\n  enabled: true\n  agent_token_secret: 0123456789abcdef\n  adapter:\n    target_origin: \"*\"\n  log_off: drop\n", nil, "routing.log_off", 8, "requeue or keep"},
+		{"pega without routing", base + "pega:\n  enabled: true\n  inbound:\n    bearer_tokens: [abcdefgh]\n  service:\n    base_url: http://pega:9080\n    token: t0ken\n", nil, "pega.enabled", 4, "routing.enabled"},
+		{"pega without inbound auth", base + "routing:\n  enabled: true\n  agent_token_secret: 0123456789abcdef\n  adapter:\n    target_origin: \"*\"\npega:\n  enabled: true\n  service:\n    base_url: http://pega:9080\n    token: t0ken\n", nil, "pega.inbound", 8, "authenticated"},
+		{"pega two service auths", base + "routing:\n  enabled: true\n  agent_token_secret: 0123456789abcdef\n  adapter:\n    target_origin: \"*\"\npega:\n  enabled: true\n  inbound:\n    bearer_tokens: [abcdefgh]\n  service:\n    base_url: http://pega:9080\n    token: t0ken\n    username: u\n    password: p\n", nil, "pega.service", 12, "exactly one"},
+		{"pega bad base url", base + "routing:\n  enabled: true\n  agent_token_secret: 0123456789abcdef\n  adapter:\n    target_origin: \"*\"\npega:\n  enabled: true\n  inbound:\n    bearer_tokens: [abcdefgh]\n  service:\n    base_url: pega:9080\n    token: t0ken\n", nil, "pega.service.base_url", 13, "http"},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
