@@ -38,6 +38,18 @@ type OAuthSetup interface {
 	Exchange(ctx context.Context, code string) error
 }
 
+// Registrar adds its routes (Go ServeMux patterns such as
+// "POST /v1/routing/conversations") through handle.
+type Registrar interface {
+	Register(handle func(pattern string, h http.Handler))
+}
+
+// RegistrarFunc adapts a function to Registrar.
+type RegistrarFunc func(handle func(pattern string, h http.Handler))
+
+// Register calls f.
+func (f RegistrarFunc) Register(handle func(pattern string, h http.Handler)) { f(handle) }
+
 // Server holds what the handlers need. Fields left nil turn their routes off.
 type Server struct {
 	Events   EventQueue
@@ -57,6 +69,11 @@ type Server struct {
 	OAuth OAuthSetup
 	// Mounts are extra handlers by path prefix (the demo CRM), unauthenticated.
 	Mounts map[string]http.Handler
+	// Routes are handlers that register their own patterns and do their own
+	// authentication (the routing API, agents' event streams, Pega's
+	// endpoints, the adapter page): their callers are agents' browsers and
+	// vendors as well as the contact center.
+	Registrars []Registrar
 	Logger *slog.Logger
 	Now    func() time.Time
 
@@ -98,6 +115,9 @@ func (s *Server) Handler() http.Handler {
 	if s.OAuth != nil {
 		handle("GET /admin/oauth/start", s.admin(http.HandlerFunc(s.oauthStart)))
 		handle("GET /admin/oauth/callback", s.admin(http.HandlerFunc(s.oauthCallback)))
+	}
+	for _, r := range s.Registrars {
+		r.Register(handle)
 	}
 	for prefix, h := range s.Mounts {
 		handle(prefix+"/", http.StripPrefix(prefix, h))
