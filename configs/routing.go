@@ -1,12 +1,14 @@
 package configs
 
 import (
+	"errors"
 	"fmt"
 	"net/url"
 	"strings"
 	"time"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/connectors/crm/lookup"
 	"github.com/crmsync/crmsync/routing"
 )
 
@@ -48,7 +50,7 @@ type Routing struct {
 	Adapter Adapter `yaml:"adapter"`
 	// Lookup holds the custom lookup URLs and the per-queue Open Custom
 	// URL screen pops that reach the agent's browser.
-	Lookup Lookup `yaml:"lookup"`
+	Lookup lookup.Config `yaml:"lookup"`
 }
 
 // RoutingQueue is a push-mode queue.
@@ -85,19 +87,6 @@ type Adapter struct {
 	// may frame the page. "*" must be written out to allow any. Required
 	// when routing is enabled.
 	TargetOrigin string `yaml:"target_origin"`
-}
-
-// Lookup is the custom lookup URL (one for IVR/PSTN/SMS sessions, one for
-// web and mobile sessions, with {ANI} {CUID} {EMAIL} {MENU_PATH}
-// {MENU_ID} {CHANNEL} {TYPE}) and the per-queue Open Custom URL screen pop
-// ({ACCOUNT_ID} {PHONE_NUMBER}) used when no contact was found.
-type Lookup struct {
-	// IVR is the lookup URL of voice, IVR and SMS sessions. Empty: none.
-	IVR string `yaml:"ivr_url"`
-	// Web is the lookup URL of web and mobile sessions. Empty: none.
-	Web string `yaml:"web_url"`
-	// OpenCustom maps a queue to its screen pop URL. Empty: none.
-	OpenCustom map[string]string `yaml:"open_custom_url"`
 }
 
 // validateRouting fills routing's defaults and checks it.
@@ -187,6 +176,14 @@ func (c *Config) validateRouting(ps *Problems) {
 				ps.add(fmt.Sprintf("%s.channels[%d]", p, j), "channel %q already feeds list %q", ch, other)
 			}
 			channelList[ch] = l.ID
+		}
+	}
+	if _, err := lookup.Compile(r.Lookup); err != nil {
+		var e *crmsync.Error
+		if errors.As(err, &e) {
+			ps.add("routing.lookup."+e.Field, "%s", e.Message)
+		} else {
+			ps.add("routing.lookup", "%s", err)
 		}
 	}
 	if o := r.Adapter.TargetOrigin; o == "" {
