@@ -1,0 +1,205 @@
+package httpapi
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/routing"
+	"github.com/crmsync/crmsync/routing/access"
+)
+
+const apiToken = "test-api-token-0123"
+
+// clock is a fake clock the tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	tb     testing.TB
+	ctx    context.Context
+	rdb    redis.UniversalClient
+	prefix string
+	clock  *clock
+	e      *routing.Engine
+	tokens *access.AgentTokens
+	srv    *httptest.Server
+	routes []string
+}
+
+// newFixture serves the API over real HTTP, on an engine with its own
+// hash-tagged prefix and a fake clock.
+func newFixture(tb testing.TB) *fixture {
+	tb.Helper()
+	rdb := redistest.Client(tb)
+	f := &fixture{
+		tb:     tb,
+		ctx:    context.Background(),
+		rdb:    rdb,
+		prefix: redistest.Prefix(tb, rdb) + "{routing}:",
+		clock:  &clock{t: time.UnixMilli(1_733_130_000_000)},
+	}
+	e, err := routing.New(rdb, routing.Config{Prefix: f.prefix, Now: f.clock.Now, OfferTimeout: 30 * time.Second})
+	require.NoError(tb, err)
+	f.e = e
+	f.tokens, err = access.NewAgentTokens(crmsync.Secret("agent-token-secret-0123456789"))
+	require.NoError(tb, err)
+	auth := &access.Authenticator{APITokens: []crmsync.Secret{apiToken}, Agents: f.tokens}
+	mux := http.NewServeMux()
+	NewHandler(e, auth, f.tokens, nil).Register(func(pattern string, h http.Handler) {
+		f.routes = append(f.routes, pattern)
+		mux.Handle(pattern, h)
+	})
+	f.srv = httptest.NewServer(mux)
+	tb.Cleanup(f.srv.Close)
+	return f
+}
+
+// token is the agent's token.
+func (f *fixture) token(agent string) string { return f.tokens.Issue(agent) }
+
+// answer is a response: its status and its JSON body.
+type answer struct {
+	Status int
+	Header http.Header
+	Body   map[string]any
+	Raw    string
+}
+
+// errField is the field an error answer names.
+func (a answer) errField() string {
+	e, _ := a.Body["error"].(map[string]any)
+	s, _ := e["field"].(string)
+	return s
+}
+
+func (a answer) errMessage() string {
+	e, _ := a.Body["error"].(map[string]any)
+	s, _ := e["message"].(string)
+	return s
+}
+
+// call sends a request with token as bearer ("" sends none); body is
+// JSON-encoded unless it is a string, sent as is.
+func (f *fixture) call(method, path, token string, body any) answer {
+	f.tb.Helper()
+	var rd io.Reader
+	switch b := body.(type) {
+	case nil:
+	case string:
+		rd = strings.NewReader(b)
+	default:
+		j, err := json.Marshal(b)
+		require.NoError(f.tb, err)
+		rd = bytes.NewReader(j)
+	}
+	req, err := http.NewRequestWithContext(f.ctx, method, f.srv.URL+path, rd)
+	require.NoError(f.tb, err)
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	res, err := f.srv.Client().Do(req)
+	require.NoError(f.tb, err)
+	defer res.Body.Close()
+	raw, err := io.ReadAll(res.Body)
+	require.NoError(f.tb, err)
+	a := answer{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
+	if len(bytes.TrimSpace(raw)) > 0 {
+		require.NoError(f.tb, json.Unmarshal(raw, &a.Body), "answer is not JSON: %s", raw)
+	}
+	return a
+}
+
+// ok calls and requires status want.
+func (f *fixture) ok(want int, method, path, token string, body any) map[string]any {
+	f.tb.Helper()
+	a := f.call(method, path, token, body)
+	require.Equal(f.tb, want, a.Status, "%s %s: %s", method, path, a.Raw)
+	return a.Body
+}
+
+// setup builds a queue q1 (voice, chat) and agents sara and bob in it,
+// available in that order (so sara has been idle longest), each taking one
+// voice and two chats.
+func (f *fixture) setup() {
+	f.tb.Helper()
+	f.ok(200, "PUT", "/v1/routing/queues/q1", apiToken, map[string]any{"name": "Support", "channels": []string{"voice", "chat"}})
+	for _, a := range []string{"sara", "bob"} {
+		f.ok(200, "PUT", "/v1/routing/agents/"+a, apiToken, map[string]any{
+			"capacity": map[string]int{"voice": 1, "chat": 2}, "queues": []string{"q1"}, "presence": "available",
+		})
+		f.clock.Advance(time.Second)
+	}
+}
+
+// dump is everything under the fixture's prefix, to show that nothing
+// changed.
+func (f *fixture) dump() map[string]string {
+	f.tb.Helper()
+	out := map[string]string{}
+	keys, err := f.rdb.Keys(f.ctx, f.prefix+"*").Result()
+	require.NoError(f.tb, err)
+	for _, k := range keys {
+		typ := f.rdb.Type(f.ctx, k).Val()
+		var v any
+		switch typ {
+		case "hash":
+			v = f.rdb.HGetAll(f.ctx, k).Val()
+		case "set":
+			m := f.rdb.SMembers(f.ctx, k).Val()
+			sort.Strings(m)
+			v = m
+		case "zset":
+			v = f.rdb.ZRangeWithScores(f.ctx, k, 0, -1).Val()
+		case "stream":
+			v = f.rdb.XRange(f.ctx, k, "-", "+").Val()
+		default:
+			v = f.rdb.Get(f.ctx, k).Val()
+		}
+		b, err := json.Marshal(v)
+		require.NoError(f.tb, err)
+		out[strings.TrimPrefix(k, f.prefix)] = typ + ":" + string(b)
+	}
+	return out
+}
+
+func (f *fixture) conv(id string) *routing.Conversation {
+	f.tb.Helper()
+	c, err := f.e.GetConversation(f.ctx, id)
+	require.NoError(f.tb, err)
+	return c
+}
+
+func (f *fixture) agent(id string) *routing.Agent {
+	f.tb.Helper()
+	a, err := f.e.GetAgent(f.ctx, id)
+	require.NoError(f.tb, err)
+	return a
+}
