@@ -88,6 +88,7 @@ type Main struct {
 	client  *asynq.Client
 	worker  *jobs.Worker
 	storage storage.Target
+	routing *routingParts
 	http    *http.Server
 	done    chan error
 }
@@ -120,6 +121,12 @@ func (m *Main) Run(ctx context.Context) error {
 	}
 	intake := &jobs.Intake{Store: store, Spool: spool, Enqueuer: enq, MaxBytes: cfg.Files.MaxBytes}
 	store.DisplayCRMURLs = cfg.Storage.URLs == "crm"
+	if cfg.Routing.Enabled {
+		m.routing, err = buildRouting(ctx, cfg, m.redis.Client, m.Logger)
+		if err != nil {
+			return err
+		}
+	}
 
 	if m.Worker {
 		p := &jobs.Processor{
@@ -153,6 +160,10 @@ func (m *Main) Run(ctx context.Context) error {
 		}
 	}
 
+	if m.routing != nil {
+		// Every process fires due routing timers; each fires once.
+		m.routing.start(m.Logger)
+	}
 	if !m.API {
 		m.Logger.Info("worker running", "queue", cfg.Worker.Queue, "concurrency", cfg.Worker.Concurrency)
 		return nil
@@ -170,6 +181,9 @@ func (m *Main) Run(ctx context.Context) error {
 			RedisConnOpt: redisconn.AsynqOpt{C: m.redis.Client},
 		}),
 		Logger: m.Logger.With("component", "api"),
+	}
+	if m.routing != nil {
+		srv.Registrars = m.routing.registrars
 	}
 	if cfg.CRM.Auth.Type == "oauth2" && cfg.CRM.Auth.OAuth2 != nil && cfg.CRM.Auth.OAuth2.Grant == "authorization_code" {
 		srv.OAuth = client
@@ -195,6 +209,10 @@ func (m *Main) Run(ctx context.Context) error {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          slog.NewLogLogger(m.Logger.Handler(), slog.LevelWarn),
 	}
+	if m.routing != nil {
+		// Shutdown does not end open event streams by itself.
+		m.http.RegisterOnShutdown(m.routing.streams.Close)
+	}
 	m.done = make(chan error, 1)
 	go func() { m.done <- m.http.Serve(ln) }()
 	m.Logger.Info("crmsync listening", "addr", m.Addr, "worker", m.Worker)
@@ -215,6 +233,7 @@ func (m *Main) Close() error {
 			errs = append(errs, err)
 		}
 	}
+	m.routing.stop()
 	if m.worker != nil {
 		m.worker.Shutdown()
 	}
