@@ -1,0 +1,196 @@
+package pull
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/redis/go-redis/v9"
+	"github.com/stretchr/testify/require"
+
+	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/redistest"
+)
+
+// clock is a fake clock the tests move by hand.
+type clock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newClock() *clock { return &clock{t: time.UnixMilli(1_733_130_000_000)} }
+
+func (c *clock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *clock) Advance(d time.Duration) {
+	c.mu.Lock()
+	c.t = c.t.Add(d)
+	c.mu.Unlock()
+}
+
+type fixture struct {
+	tb     testing.TB
+	ctx    context.Context
+	rdb    redis.UniversalClient
+	prefix string
+	clock  *clock
+	s      *Store
+	marks  map[string]string // agent -> last stream entry seen
+}
+
+// newFixture gives a test a Store on its own prefix and a fake clock.
+func newFixture(tb testing.TB, mod ...func(*Config)) *fixture {
+	tb.Helper()
+	rdb := redistest.Client(tb)
+	f := &fixture{
+		tb:     tb,
+		ctx:    context.Background(),
+		rdb:    rdb,
+		prefix: redistest.Prefix(tb, rdb) + "{routing}:",
+		clock:  newClock(),
+		marks:  map[string]string{},
+	}
+	f.s = f.store(mod...)
+	return f
+}
+
+// store returns another Store on the fixture's Redis, prefix and clock,
+// as a second crmsync process would have.
+func (f *fixture) store(mod ...func(*Config)) *Store {
+	f.tb.Helper()
+	cfg := Config{Prefix: f.prefix, Now: f.clock.Now}
+	for _, m := range mod {
+		m(&cfg)
+	}
+	s, err := New(f.rdb, cfg)
+	require.NoError(f.tb, err)
+	return s
+}
+
+func (f *fixture) list(id string, channels ...string) {
+	f.tb.Helper()
+	if channels == nil {
+		channels = []string{}
+	}
+	require.NoError(f.tb, f.s.PutList(f.ctx, List{ID: id, Name: "List " + id, Channels: channels}))
+}
+
+func (f *fixture) subscribe(agent string, lists ...string) {
+	f.tb.Helper()
+	require.NoError(f.tb, f.s.Subscribe(f.ctx, agent, lists...))
+}
+
+func (f *fixture) publish(id, list string) *Request {
+	f.tb.Helper()
+	r, err := f.s.Publish(f.ctx, NewRequest{ID: id, List: list, Channel: "fb", Session: "chat-" + id,
+		Attributes: map[string]string{"lang": "en"}})
+	require.NoError(f.tb, err)
+	return r
+}
+
+func (f *fixture) join(id, agent string) *Request {
+	f.tb.Helper()
+	r, err := f.s.Join(f.ctx, id, agent)
+	require.NoError(f.tb, err)
+	return r
+}
+
+func (f *fixture) leave(id, agent string) *Request {
+	f.tb.Helper()
+	r, err := f.s.Leave(f.ctx, id, agent)
+	require.NoError(f.tb, err)
+	return r
+}
+
+func (f *fixture) get(id string) *Request {
+	f.tb.Helper()
+	r, err := f.s.GetRequest(f.ctx, id)
+	require.NoError(f.tb, err)
+	return r
+}
+
+func (f *fixture) seq(list string) int64 {
+	f.tb.Helper()
+	l, err := f.s.GetList(f.ctx, list)
+	require.NoError(f.tb, err)
+	return l.Seq
+}
+
+// event is one entry of an agent's stream, its data decoded.
+type event struct {
+	ID   string
+	Type string
+	Data eventData
+}
+
+type eventData struct {
+	List         string `json:"list"`
+	Conversation string `json:"conversation"`
+	Agent        string `json:"agent"`
+	State        State  `json:"state"`
+	Seq          *int64 `json:"seq"`
+}
+
+// events reads the agent's stream with XRANGE, past what the last call
+// saw, exactly as routing/stream would.
+func (f *fixture) events(agent string) []event {
+	f.tb.Helper()
+	start := "-"
+	if m, ok := f.marks[agent]; ok {
+		start = "(" + m
+	}
+	msgs, err := f.rdb.XRange(f.ctx, f.prefix+"agent:"+agent+":events", start, "+").Result()
+	require.NoError(f.tb, err)
+	out := make([]event, 0, len(msgs))
+	for _, m := range msgs {
+		require.Len(f.tb, m.Values, 2, "an entry has the fields t and d only")
+		typ, _ := m.Values["t"].(string)
+		d, _ := m.Values["d"].(string)
+		e := event{ID: m.ID, Type: typ}
+		require.NoError(f.tb, json.Unmarshal([]byte(d), &e.Data), "data of %s: %s", typ, d)
+		require.NotNil(f.tb, e.Data.Seq, "every pull event carries a seq: %s", d)
+		out = append(out, e)
+		f.marks[agent] = m.ID
+	}
+	return out
+}
+
+// told summarises an agent's new events as "Type STATE" (or "Type" when
+// the event has no state).
+func (f *fixture) told(agent string) []string {
+	f.tb.Helper()
+	out := []string{}
+	for _, e := range f.events(agent) {
+		s := e.Type
+		if e.Data.State != "" {
+			s += " " + string(e.Data.State)
+		}
+		out = append(out, s)
+	}
+	return out
+}
+
+// skip marks every event so far as seen.
+func (f *fixture) skip(agents ...string) {
+	f.tb.Helper()
+	for _, a := range agents {
+		f.events(a)
+	}
+}
+
+func code(err error) string { return crmsync.ErrorCode(err) }
+
+func field(err error) string {
+	var e *crmsync.Error
+	if !errors.As(err, &e) {
+		return ""
+	}
+	return e.Field
+}
