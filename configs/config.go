@@ -13,19 +13,20 @@ import (
 
 // Config is the whole file.
 type Config struct {
-	Server    Server     `yaml:"server"`
-	Redis     Redis      `yaml:"redis"`
-	Log       Log        `yaml:"log"`
-	Worker    Worker     `yaml:"worker"`
-	Retry     Retry      `yaml:"retry"`
-	CRM       crm.Config `yaml:"crm"`
-	SampleCRM SampleCRM  `yaml:"sample_crm"`
-	Storage   Storage    `yaml:"storage"`
-	Files     Files      `yaml:"files"`
-	Closeout  Closeout   `yaml:"closeout"`
-	Email     Email      `yaml:"email"`
-	Routing   Routing    `yaml:"routing"`
-	Pega      Pega       `yaml:"pega"`
+	Server     Server     `yaml:"server"`
+	Redis      Redis      `yaml:"redis"`
+	Log        Log        `yaml:"log"`
+	Worker     Worker     `yaml:"worker"`
+	Retry      Retry      `yaml:"retry"`
+	CRM        crm.Config `yaml:"crm"`
+	SampleCRM  SampleCRM  `yaml:"sample_crm"`
+	Storage    Storage    `yaml:"storage"`
+	Files      Files      `yaml:"files"`
+	Closeout   Closeout   `yaml:"closeout"`
+	Email      Email      `yaml:"email"`
+	Routing    Routing    `yaml:"routing"`
+	Pega       Pega       `yaml:"pega"`
+	Salesforce Salesforce `yaml:"salesforce"`
 }
 
 // Server is the HTTP API.

@@ -390,6 +390,7 @@ func (c *Config) validate(ps *Problems) {
 	c.validateCloseout(ps)
 	c.validateRouting(ps)
 	c.validatePega(ps)
+	c.validateSalesforce(ps)
 	if err := c.CRM.Compile(); err != nil {
 		for _, p := range crmProblems(err) {
 			ps.Items = append(ps.Items, p)
