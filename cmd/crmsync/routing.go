@@ -13,10 +13,13 @@ import (
 	"github.com/crmsync/crmsync/api"
 	"github.com/crmsync/crmsync/configs"
 	"github.com/crmsync/crmsync/connectors/crm/lookup"
+	"github.com/crmsync/crmsync/connectors/salesforce"
 	"github.com/crmsync/crmsync/routing"
 	"github.com/crmsync/crmsync/routing/access"
 	"github.com/crmsync/crmsync/routing/adapter"
+	"github.com/crmsync/crmsync/routing/byoc"
 	"github.com/crmsync/crmsync/routing/httpapi"
+	"github.com/crmsync/crmsync/routing/pull"
 	"github.com/crmsync/crmsync/routing/stream"
 )
 
@@ -24,6 +27,7 @@ import (
 // the config's routing section.
 type routingParts struct {
 	engine  *routing.Engine
+	pull    *pull.Store
 	streams *stream.Streams
 	tokens  *access.AgentTokens
 	auth    *access.Authenticator
@@ -66,6 +70,10 @@ func buildRouting(ctx context.Context, cfg *configs.Config, rdb redis.UniversalC
 	if err != nil {
 		return nil, fmt.Errorf("routing: streams: %w", err)
 	}
+	lists, err := pull.New(rdb, pull.Config{Prefix: prefix, StreamPrefix: prefix, StreamMaxLen: rc.StreamMaxLen})
+	if err != nil {
+		return nil, fmt.Errorf("routing: lists: %w", err)
+	}
 	tokens, err := access.NewAgentTokens(rc.AgentTokenSecret)
 	if err != nil {
 		return nil, fmt.Errorf("routing.agent_token_secret: %w", err)
@@ -75,7 +83,7 @@ func buildRouting(ctx context.Context, cfg *configs.Config, rdb redis.UniversalC
 		return nil, fmt.Errorf("routing.lookup: %w", err)
 	}
 	p := &routingParts{
-		engine: engine, streams: streams, tokens: tokens, lookups: lookups,
+		engine: engine, pull: lists, streams: streams, tokens: tokens, lookups: lookups,
 		auth: &access.Authenticator{APITokens: cfg.Server.APITokens, Agents: tokens},
 	}
 	for i, q := range rc.Queues {
@@ -87,9 +95,15 @@ func buildRouting(ctx context.Context, cfg *configs.Config, rdb redis.UniversalC
 			return nil, fmt.Errorf("routing.queues[%d]: %w", i, err)
 		}
 	}
+	for i, l := range rc.Lists {
+		if err := lists.PutList(ctx, pull.List{ID: l.ID, Name: l.Name, Channels: l.Channels}); err != nil {
+			return nil, fmt.Errorf("routing.lists[%d]: %w", i, err)
+		}
+	}
 
 	p.registrars = append(p.registrars,
 		httpapi.NewHandler(engine, p.auth, tokens, logger.With("component", "routing-api")),
+		pull.NewHandler(lists, p.auth, logger.With("component", "lists-api")),
 		api.RegistrarFunc(func(handle func(string, http.Handler)) {
 			handle("GET /v1/agents/{id}/events", streams.Handler(p.auth))
 			page := &adapter.Handler{Config: adapter.Config{TargetOrigin: rc.Adapter.TargetOrigin}, Tokens: tokens}
@@ -99,6 +113,32 @@ func buildRouting(ctx context.Context, cfg *configs.Config, rdb redis.UniversalC
 		}),
 	)
 	p.runners = append(p.runners, engine.Run, streams.Run)
+
+	if sf := cfg.Salesforce; sf.Enabled {
+		client, err := salesforce.New(sf.ClientConfig())
+		if err != nil {
+			return nil, fmt.Errorf("salesforce: %w", err)
+		}
+		way := func(w configs.SalesforceWay) byoc.Way {
+			return byoc.Way{FlowID: w.FlowID, FallbackQueueID: w.FallbackQueueID, Attributes: w.Attributes, QueueID: w.QueueID}
+		}
+		ways := func(m map[string]configs.SalesforceWay) map[string]byoc.Way {
+			out := make(map[string]byoc.Way, len(m))
+			for k, w := range m {
+				out[k] = way(w)
+			}
+			return out
+		}
+		router, err := byoc.New(rdb, client, byoc.Config{
+			Prefix: prefix + "byoc:", Default: way(sf.Default), Queues: ways(sf.Queues), Channels: ways(sf.Channels),
+			PendingTimeout: sf.PendingTimeout, Logger: logger.With("component", "salesforce"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("salesforce: %w", err)
+		}
+		p.registrars = append(p.registrars, byoc.NewHandler(router, p.auth, logger.With("component", "salesforce")))
+		p.runners = append(p.runners, router.Run)
+	}
 	return p, nil
 }
 
