@@ -46,6 +46,25 @@
 // Event names match whatever their case, spaces, '-' and '_'
 // ("Transfer-to-agent-accepted", " LongRunning-Interaction").
 //
+// # Over the engine
+//
+// EngineRouter is the Router over the push-mode engine (package routing).
+// Every Pega conversation goes on one engine channel (EngineConfig.Channel,
+// "chat" unless set) with Source "pega"; Pega's _source travels as the
+// attribute pega_source. Where Pega's events leave a case open, the
+// engine's state settles it:
+//
+//   - Offered changes nothing: the engine made the offer.
+//   - Conversation-Ended cancels a conversation no CSR took yet (the
+//     customer left) and ends a held one.
+//   - A transfer's decline or expiry names the declining CSR in
+//     _agent_name in some examples and in _transferred_from_agent in
+//     others; the CSR named that has the engine's open offer is meant.
+//   - LongRunning-Interaction routes a finished conversation again with
+//     its CSR as the preferred agent; one still routed is left as it is.
+//
+// A repeat of what was done already is Success and writes nothing.
+//
 // # Answers
 //
 // The route request answers 200 with _identifying_route or route_not_found
