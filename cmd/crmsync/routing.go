@@ -19,6 +19,7 @@ import (
 	"github.com/crmsync/crmsync/routing/adapter"
 	"github.com/crmsync/crmsync/routing/byoc"
 	"github.com/crmsync/crmsync/routing/httpapi"
+	"github.com/crmsync/crmsync/routing/pega"
 	"github.com/crmsync/crmsync/routing/pull"
 	"github.com/crmsync/crmsync/routing/stream"
 )
@@ -113,6 +114,24 @@ func buildRouting(ctx context.Context, cfg *configs.Config, rdb redis.UniversalC
 		}),
 	)
 	p.runners = append(p.runners, engine.Run, streams.Run)
+
+	if pc := cfg.Pega; pc.Enabled {
+		ecfg := pega.EngineConfig{Channel: pc.Channel, Capacity: map[string]int{pc.Channel: pc.Capacity}}
+		if err := ecfg.Validate(); err != nil {
+			return nil, fmt.Errorf("pega: %w", err)
+		}
+		srv, err := pega.New(pega.NewEngineRouter(engine, ecfg), pega.Config{
+			BearerTokens: pc.Inbound.BearerTokens, Username: pc.Inbound.Username, Password: pc.Inbound.Password,
+			Logger: logger.With("component", "pega"),
+		})
+		if err != nil {
+			return nil, fmt.Errorf("pega.inbound: %w", err)
+		}
+		p.registrars = append(p.registrars, api.RegistrarFunc(func(handle func(string, http.Handler)) {
+			handle("POST "+pega.RoutePath, srv.RouteHandler())
+			handle("POST "+pega.EventsPath, srv.EventsHandler())
+		}))
+	}
 
 	if sf := cfg.Salesforce; sf.Enabled {
 		client, err := salesforce.New(sf.ClientConfig())
