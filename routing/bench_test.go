@@ -68,7 +68,7 @@ func BenchmarkRouting(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := engineScript.Load(ctx, rdb).Err(); err != nil {
+	if err := rdb.FunctionLoadReplace(ctx, engineLibrary).Err(); err != nil {
 		b.Fatal(err)
 	}
 
@@ -309,7 +309,7 @@ func pipelined(b *testing.B, e *Engine, n int, args func(i int) []any) {
 		cmds := make([]*redis.Cmd, 0, batch)
 		for i := k * batch; i < min(n, (k+1)*batch); i++ {
 			a := args(i)
-			cmds = append(cmds, engineScript.EvalSha(ctx, pipe, e.keys, e.argv(a[0].(string), a[1:]...)...))
+			cmds = append(cmds, pipe.FCall(ctx, engineFunc, e.keys, e.argv(a[0].(string), a[1:]...)...))
 		}
 		if _, err := pipe.Exec(ctx); err != nil {
 			b.Error(err)

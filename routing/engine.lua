@@ -15,18 +15,12 @@
 -- dispatcher turns into an error reply, and no operation calls it after
 -- its first write, so a refused call changes nothing.
 
-local OP = ARGV[1]
-local P = ARGV[2]
-local SP = ARGV[3]
-local SMAX = ARGV[4]
-local OMAX = ARGV[5]
-local NOW = tonumber(ARGV[6])
-local DEF_OFFER = tonumber(ARGV[7])
-local COOL = tonumber(ARGV[8])
-local XLIMIT = tonumber(ARGV[9])
-local LOGOFF = ARGV[10]
-local TTL = tonumber(ARGV[11])
-local GRACE = tonumber(ARGV[12])
+-- Per-call values, set by begin() from the call's arguments. They are
+-- locals of the chunk rather than of main() so that the functions below
+-- see them; the chunk runs once per call under EVAL, and once per load as
+-- a Redis Function library (see engine.go), which is why begin() must
+-- reset every table a call changes.
+local A, OP, P, SP, SMAX, OMAX, NOW, DEF_OFFER, COOL, XLIMIT, LOGOFF, TTL, GRACE
 local NA = 12
 
 local FAR = 9000000000000000 -- "until forever": the transferring agent's exclusion
@@ -38,7 +32,7 @@ local BAND = 10000000000000  -- wait score = band * BAND + enqueued ms
 -- microseconds on every call just to be defined.
 local R = {}
 
-local function arg(i) return ARGV[NA + i] end
+local function arg(i) return A[NA + i] end
 local function s(n) return string.format('%d', n) end
 local function num(v) return tonumber(v) or 0 end
 
@@ -1237,15 +1231,43 @@ end
 
 ---------------------------------------------------------------------------
 
-local f = OPS[OP]
-if not f then return { 'err', 'internal', '', 'unknown operation ' .. tostring(OP) } end
-local ok, e = pcall(f)
-if not ok then
-  if type(e) == 'table' and e.code then return { 'err', e.code, e.field or '', e.msg or '' } end
-  error(e)
+-- begin sets the call's values and forgets whatever an earlier call in
+-- the same library left behind.
+local function begin(argv)
+  A = argv
+  OP = argv[1]
+  P = argv[2]
+  SP = argv[3]
+  SMAX = argv[4]
+  OMAX = argv[5]
+  NOW = tonumber(argv[6])
+  DEF_OFFER = tonumber(argv[7])
+  COOL = tonumber(argv[8])
+  XLIMIT = tonumber(argv[9])
+  LOGOFF = argv[10]
+  TTL = tonumber(argv[11])
+  GRACE = tonumber(argv[12])
+  OFFERS = {}
+  CV, AG, QU = {}, {}, {}
+  DIRTY = {}
+  RES = {}
 end
-R.flush()
-local out = { 'ok', #RES }
-for _, v in ipairs(RES) do out[#out + 1] = v end
-for _, v in ipairs(OFFERS) do out[#out + 1] = v end
-return out
+
+local function main(argv)
+  begin(argv)
+  local f = OPS[OP]
+  if not f then return { 'err', 'internal', '', 'unknown operation ' .. tostring(OP) } end
+  local ok, e = pcall(f)
+  if not ok then
+    if type(e) == 'table' and e.code then return { 'err', e.code, e.field or '', e.msg or '' } end
+    error(e)
+  end
+  R.flush()
+  local out = { 'ok', #RES }
+  for _, v in ipairs(RES) do out[#out + 1] = v end
+  for _, v in ipairs(OFFERS) do out[#out + 1] = v end
+  return out
+end
+
+-- engine.go appends the entry point: "return main(ARGV)" for EVAL, or the
+-- registration of main as a Redis Function.
