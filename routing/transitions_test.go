@@ -590,8 +590,11 @@ func TestTransitions(t *testing.T) {
 			outbox: []string{"requeued c3 - priority_requeue"},
 		},
 		{
-			name:   "a queue's maximum wait times a conversation out",
-			setup:  func(f *fixture) { f.queue("billing", func(q *Queue) { q.MaxWait = time.Minute }); f.conv("c1", "billing", "chat") },
+			name: "a queue's maximum wait times a conversation out",
+			setup: func(f *fixture) {
+				f.queue("billing", func(q *Queue) { q.MaxWait = time.Minute })
+				f.conv("c1", "billing", "chat")
+			},
 			before: map[string]string{"c1": "waiting 1"},
 			op: func(f *fixture) error {
 				f.clock.Advance(time.Minute)
