@@ -74,8 +74,8 @@ type Server struct {
 	// endpoints, the adapter page): their callers are agents' browsers and
 	// vendors as well as the contact center.
 	Registrars []Registrar
-	Logger *slog.Logger
-	Now    func() time.Time
+	Logger     *slog.Logger
+	Now        func() time.Time
 
 	routes []string
 }
