@@ -89,6 +89,7 @@ type Main struct {
 	worker  *jobs.Worker
 	storage storage.Target
 	routing *routingParts
+	api     *api.Server
 	http    *http.Server
 	done    chan error
 }
@@ -185,6 +186,7 @@ func (m *Main) Run(ctx context.Context) error {
 	if m.routing != nil {
 		srv.Registrars = m.routing.registrars
 	}
+	m.api = srv
 	if cfg.CRM.Auth.Type == "oauth2" && cfg.CRM.Auth.OAuth2 != nil && cfg.CRM.Auth.OAuth2.Grant == "authorization_code" {
 		srv.OAuth = client
 	}
