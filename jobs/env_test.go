@@ -40,6 +40,9 @@ type env struct {
 	worker    *Worker
 	inspector *asynq.Inspector
 	logs      *syncBuffer
+	logger    *slog.Logger
+	// pega, when set by envOpts.setup, runs pega:assign tasks.
+	pega *PegaHandler
 }
 
 type envOpts struct {
@@ -50,6 +53,8 @@ type envOpts struct {
 	// quiet logs at info, as production does; the default is debug, so
 	// the secrets tests see everything that could be logged.
 	quiet bool
+	// setup runs before the worker starts, to wire more into it.
+	setup func(e *env)
 }
 
 type syncBuffer struct {
@@ -109,8 +114,15 @@ func newEnv(t testing.TB, o envOpts) *env {
 	ac := asynq.NewClientFromRedisClient(e.rdb)
 	e.enq = NewEnqueuer(ac, EnqueuerConfig{Queue: e.queue, TaskTimeout: 30 * time.Second})
 	e.inspector = asynq.NewInspectorFromRedisClient(e.rdb)
+	e.logger = logger
+	if o.setup != nil {
+		o.setup(e)
+	}
 	if !o.noWorker {
 		e.worker = NewWorker(e.rdb, e.proc, WorkerConfig{Queue: e.queue, Concurrency: 20, PollInterval: 50 * time.Millisecond, ShutdownTimeout: 5 * time.Second, Logger: logger})
+		if e.pega != nil {
+			e.worker.HandlePega(e.pega)
+		}
 		require.NoError(t, e.worker.Start())
 	}
 	t.Cleanup(func() {

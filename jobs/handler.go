@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"time"
 
@@ -37,6 +38,14 @@ type Processor struct {
 	StartWait time.Duration
 	// Now is the clock. Nil means time.Now.
 	Now func() time.Time
+	// AgentEvents, when set, gets a CRM_Record_Pop for the session's
+	// agent as soon as the session's record is known, and the screen pops
+	// below; each once per agent.
+	AgentEvents AgentEvents
+	// ScreenPops, when set, renders the session's custom lookup URL at
+	// its start (Custom_Lookup_URL) and its queue's Open Custom URL when
+	// no contact was found (Open_Custom_URL). Both are kept on the session.
+	ScreenPops ScreenPops
 
 	gate sessionGate
 }
@@ -103,6 +112,11 @@ func (p *Processor) ProcessTask(ctx context.Context, t *asynq.Task) error {
 
 	p.absorb(st, pl)
 	runErr := p.run(ctx, st, key, pl.Event)
+	p.renderScreenPops(st, key)
+	// A record known is worth popping even when a later step failed.
+	if err := p.pop(ctx, st, key, pl, &entries); err != nil && runErr == nil {
+		runErr = err
+	}
 	now := p.now()
 	result := Entry{At: now.UTC(), Kind: "job", Event: pl.Event.Type, EventID: pl.Event.ID, Attempt: retried + 1}
 	var ret error
@@ -248,6 +262,14 @@ func (p *Processor) absorb(st *State, pl Payload) {
 			at = t
 		}
 	}
+	if r := pl.Routing; r != nil && r.Agent != "" && (r.Conversation != st.Routing.Conversation || r.Seq >= st.Routing.Seq) {
+		// Only a later decision changes the agent: an accept handled after
+		// the transfer that followed it must not take the session back.
+		if *r != st.Routing {
+			st.Routing = *r
+			st.set(fieldRoutingAgent, r.Agent, fieldRoutingConv, r.Conversation, fieldRoutingSeq, strconv.FormatInt(r.Seq, 10))
+		}
+	}
 	seen := ev.ID + ":seen"
 	if st.Done(seen) {
 		return
@@ -334,6 +356,10 @@ func (p *Processor) ensureAccount(ctx context.Context, st *State, key crmsync.Se
 	}
 	st.AccountID, st.AccountURL = res.ID, res.URL
 	st.set(fieldAccountID, res.ID, fieldAccountURL, res.URL)
+	if res.Created {
+		st.AccountCreated = true
+		st.set(fieldAccountCreated, "1")
+	}
 	return res.Created, nil
 }
 

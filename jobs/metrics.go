@@ -16,6 +16,14 @@ var (
 		Name: "crmsync_jobs_total",
 		Help: "Job runs, by task type and outcome (done, retry, archived, busy).",
 	}, []string{"type", "outcome"})
+	routingFeedTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "crmsync_routing_feed_total",
+		Help: "Routing outbox events read by the jobs, by event and result (enqueued, duplicate, ignored, no_session, invalid, error).",
+	}, []string{"event", "result"})
+	pegaAssignTotal = promauto.NewCounterVec(prometheus.CounterOpts{
+		Name: "crmsync_pega_assign_total",
+		Help: "Offers passed on to Pega, by outcome (assigned, retry, rerouted, skipped, duplicate).",
+	}, []string{"outcome"})
 	jobDuration = promauto.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "crmsync_job_duration_seconds",
 		Help:    "Time one job run took, by task type.",

@@ -59,16 +59,22 @@ func (s *Store) transcriptKey(k crmsync.SessionKey) string {
 
 // Hash fields.
 const (
-	fieldFacts         = "facts"
-	fieldAccountID     = "account_id"
-	fieldAccountURL    = "account_url"
-	fieldRecordID      = "record_id"
-	fieldRecordURL     = "record_url"
-	fieldRecordPending = "record_pending"
-	fieldCreated       = "created_at"
-	fieldUpdated       = "updated_at"
-	stepPrefix         = "step:"
-	attemptPrefix      = "attempt:"
+	fieldFacts          = "facts"
+	fieldAccountID      = "account_id"
+	fieldAccountURL     = "account_url"
+	fieldRecordID       = "record_id"
+	fieldRecordURL      = "record_url"
+	fieldRecordPending  = "record_pending"
+	fieldCreated        = "created_at"
+	fieldUpdated        = "updated_at"
+	fieldAccountCreated = "account_created"
+	fieldLookupURL      = "custom_lookup_url"
+	fieldOpenCustomURL  = "open_custom_url"
+	fieldRoutingAgent   = "routing_agent"
+	fieldRoutingConv    = "routing_conversation"
+	fieldRoutingSeq     = "routing_seq"
+	stepPrefix          = "step:"
+	attemptPrefix       = "attempt:"
 )
 
 // ErrBusy means another job holds the session's lock.
@@ -127,6 +133,15 @@ type State struct {
 	Steps         map[string]string
 	FirstAttempt  time.Time
 	Created       time.Time
+	// AccountCreated says the CRM had no contact: crmsync created it.
+	AccountCreated bool
+	// LookupURL and OpenCustomURL are the session's screen pops, once
+	// rendered.
+	LookupURL     string
+	OpenCustomURL string
+	// Routing is the latest routing decision the session heard of (zero
+	// when it never came through the routing feed).
+	Routing RoutingRef
 
 	token   string
 	changes map[string]string
@@ -176,6 +191,18 @@ func (s *Store) Lock(ctx context.Context, k crmsync.SessionKey, attempt string, 
 			st.RecordPending = v == "1"
 		case f == fieldCreated:
 			st.Created = msTime(v)
+		case f == fieldAccountCreated:
+			st.AccountCreated = v == "1"
+		case f == fieldLookupURL:
+			st.LookupURL = v
+		case f == fieldOpenCustomURL:
+			st.OpenCustomURL = v
+		case f == fieldRoutingAgent:
+			st.Routing.Agent = v
+		case f == fieldRoutingConv:
+			st.Routing.Conversation = v
+		case f == fieldRoutingSeq:
+			st.Routing.Seq, _ = strconv.ParseInt(v, 10, 64)
 		case f == attemptPrefix+attempt:
 			st.FirstAttempt = msTime(v)
 		case strings.HasPrefix(f, stepPrefix):
@@ -270,7 +297,7 @@ func (s *Store) Release(ctx context.Context, st *State) error {
 // Entry is one line of a session's timeline.
 type Entry struct {
 	At       time.Time `json:"at"`
-	Kind     string    `json:"kind"` // event, crm, job
+	Kind     string    `json:"kind"` // event, crm, job, agent (a pop sent), routing (a Pega assignment)
 	Event    string    `json:"event,omitempty"`
 	EventID  string    `json:"event_id,omitempty"`
 	Endpoint string    `json:"endpoint,omitempty"`
@@ -285,16 +312,21 @@ type Entry struct {
 
 // View is a session as the HTTP API shows it.
 type View struct {
-	Session  string      `json:"session"`
-	Kind     string      `json:"kind"`
-	ID       string      `json:"id"`
-	Facts    Facts       `json:"data"`
-	CRM      CRMView     `json:"crm"`
-	Steps    []string    `json:"steps_done"`
-	Files    []FileEntry `json:"files"`
-	Created  time.Time   `json:"created_at"`
-	Updated  time.Time   `json:"updated_at"`
-	Timeline []Entry     `json:"timeline"`
+	Session string      `json:"session"`
+	Kind    string      `json:"kind"`
+	ID      string      `json:"id"`
+	Facts   Facts       `json:"data"`
+	CRM     CRMView     `json:"crm"`
+	Steps   []string    `json:"steps_done"`
+	Files   []FileEntry `json:"files"`
+	// Routing is the routing decision behind the session, when it came
+	// through the routing feed: the agent the engine chose.
+	Routing *RoutingRef `json:"routing,omitempty"`
+	// RecordPops lists each agent sent the CRM record, and when.
+	RecordPops []RecordPop `json:"record_pops,omitempty"`
+	Created    time.Time   `json:"created_at"`
+	Updated    time.Time   `json:"updated_at"`
+	Timeline   []Entry     `json:"timeline"`
 }
 
 // CRMView is what the CRM knows the session as.
@@ -303,7 +335,20 @@ type CRMView struct {
 	RecordID   string `json:"record_id,omitempty"`
 	AccountURL string `json:"account_url,omitempty"`
 	RecordURL  string `json:"record_url,omitempty"`
+	// CustomLookupURL is the session's lookup URL; OpenCustomURL the
+	// queue's screen pop, rendered when no contact was found.
+	CustomLookupURL string `json:"custom_lookup_url,omitempty"`
+	OpenCustomURL   string `json:"open_custom_url,omitempty"`
 }
+
+// RecordPop is one CRM_Record_Pop sent to an agent.
+type RecordPop struct {
+	Agent string    `json:"agent"`
+	At    time.Time `json:"at"`
+}
+
+// popStep is the step that records the record pop sent to agent.
+func popStep(agent string) string { return "pop:" + agent }
 
 // ErrNotFound means no session by that key.
 var ErrNotFound = errors.New("jobs: no such session")
@@ -326,7 +371,8 @@ func (s *Store) View(ctx context.Context, k crmsync.SessionKey) (*View, error) {
 			return nil, fmt.Errorf("jobs: session %s: facts: %w", k, err)
 		}
 	}
-	v.CRM = CRMView{AccountID: m[fieldAccountID], RecordID: m[fieldRecordID], AccountURL: m[fieldAccountURL], RecordURL: m[fieldRecordURL]}
+	v.CRM = CRMView{AccountID: m[fieldAccountID], RecordID: m[fieldRecordID], AccountURL: m[fieldAccountURL], RecordURL: m[fieldRecordURL],
+		CustomLookupURL: m[fieldLookupURL], OpenCustomURL: m[fieldOpenCustomURL]}
 	v.Created, v.Updated = msTime(m[fieldCreated]), msTime(m[fieldUpdated])
 	for f := range m {
 		if strings.HasPrefix(f, stepPrefix) {
@@ -334,6 +380,16 @@ func (s *Store) View(ctx context.Context, k crmsync.SessionKey) (*View, error) {
 		}
 	}
 	sort.Strings(v.Steps)
+	for _, step := range v.Steps {
+		if agent, ok := strings.CutPrefix(step, "pop:"); ok {
+			at, _ := time.Parse(time.RFC3339Nano, m[stepPrefix+step])
+			v.RecordPops = append(v.RecordPops, RecordPop{Agent: agent, At: at})
+		}
+	}
+	if m[fieldRoutingAgent] != "" {
+		seq, _ := strconv.ParseInt(m[fieldRoutingSeq], 10, 64)
+		v.Routing = &RoutingRef{Conversation: m[fieldRoutingConv], Agent: m[fieldRoutingAgent], Seq: seq}
+	}
 	v.Files = exportedFrom(m)
 	for i := range v.Files {
 		f := &v.Files[i]
@@ -352,4 +408,34 @@ func (s *Store) View(ctx context.Context, k crmsync.SessionKey) (*View, error) {
 		}
 	}
 	return v, nil
+}
+
+// AppendTimeline adds entries to a session's timeline without its lock,
+// for work that happens outside the session's jobs (a routing callback).
+// A session not seen yet is created, so View shows the entries.
+func (s *Store) AppendTimeline(ctx context.Context, k crmsync.SessionKey, now time.Time, entries ...Entry) error {
+	if len(entries) == 0 {
+		return nil
+	}
+	vals := make([]any, 0, len(entries))
+	for i := range entries {
+		b, err := json.Marshal(&entries[i])
+		if err != nil {
+			return fmt.Errorf("jobs: timeline: %w", err)
+		}
+		vals = append(vals, string(b))
+	}
+	key := s.timelineKey(k)
+	_, err := s.rdb.TxPipelined(ctx, func(p redis.Pipeliner) error {
+		p.RPush(ctx, key, vals...)
+		p.LTrim(ctx, key, -int64(s.TimelineMax), -1)
+		p.Expire(ctx, key, s.TTL)
+		p.HSetNX(ctx, s.sessionKey(k), fieldCreated, strconv.FormatInt(now.UnixMilli(), 10))
+		p.Expire(ctx, s.sessionKey(k), s.TTL)
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("jobs: timeline of %s: %w", k, err)
+	}
+	return nil
 }

@@ -1,6 +1,9 @@
 // Package jobs turns contact-center events into asynq tasks and runs them:
 // the CRM flows of each session, with its state in Redis, one retry policy,
-// and idempotent handlers, since asynq delivers a task at least once.
+// and idempotent handlers, since asynq delivers a task at least once. The
+// routing engine's decisions come in the same way (RoutingFeed), and what
+// the agent's browser should open (the CRM record, lookup URLs) goes out
+// to the agent's stream (AgentEvents).
 package jobs
 
 import (
@@ -37,17 +40,31 @@ type Payload struct {
 	Session    string        `json:"session"`
 	Event      crmsync.Event `json:"event"`
 	ReceivedAt time.Time     `json:"received_at"`
+	// Routing is set when the routing feed made the event from a routing
+	// decision: it names the agent the engine chose.
+	Routing *RoutingRef `json:"routing,omitempty"`
+}
+
+// RoutingRef ties an event to the routing decision it came from.
+type RoutingRef struct {
+	Conversation string `json:"conversation"`
+	Agent        string `json:"agent"`
+	Seq          int64  `json:"seq"`
 }
 
 // NewEventTask makes the task for one event. Its id is derived from the
 // session and the event id, so the same event enqueued twice is refused by
 // asynq as a duplicate.
 func NewEventTask(ev crmsync.Event, received time.Time) (*asynq.Task, error) {
+	return newEventTask(ev, received, nil)
+}
+
+func newEventTask(ev crmsync.Event, received time.Time, ref *RoutingRef) (*asynq.Task, error) {
 	typ, ok := typeOf[ev.Action]
 	if !ok || ev.Session.IsZero() {
 		return nil, fmt.Errorf("jobs: event %s has no task", ev.Type)
 	}
-	b, err := json.Marshal(Payload{Session: ev.Session.String(), Event: ev, ReceivedAt: received.UTC()})
+	b, err := json.Marshal(Payload{Session: ev.Session.String(), Event: ev, ReceivedAt: received.UTC(), Routing: ref})
 	if err != nil {
 		return nil, fmt.Errorf("jobs: %w", err)
 	}
@@ -117,35 +134,43 @@ func (e *Enqueuer) Enqueue(ctx context.Context, events []crmsync.Event) ([]Accep
 	now := e.now()
 	out := make([]Accepted, 0, len(events))
 	for _, ev := range events {
-		a := Accepted{ID: ev.ID, Type: ev.Type, Session: ev.Session.String(), Action: string(ev.Action)}
-		if ev.Action == crmsync.ActionNone || ev.Session.IsZero() {
-			a.Action = string(crmsync.ActionNone)
-			out = append(out, a)
-			continue
-		}
-		task, err := NewEventTask(ev, now)
+		a, err := e.enqueue(ctx, ev, nil, now)
 		if err != nil {
 			return out, err
-		}
-		a.TaskID = TaskID(ev)
-		_, err = e.client.EnqueueContext(ctx, task,
-			asynq.Queue(e.queue), asynq.MaxRetry(maxRetry),
-			asynq.Timeout(e.timeout), asynq.Retention(e.retention))
-		switch {
-		case errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask):
-			a.Duplicate = true
-		case err != nil:
-			eventsTotal.WithLabelValues(ev.Type, "error").Inc()
-			return out, fmt.Errorf("jobs: enqueue %s: %w", a.TaskID, err)
-		}
-		if a.Duplicate {
-			eventsTotal.WithLabelValues(ev.Type, "duplicate").Inc()
-		} else {
-			eventsTotal.WithLabelValues(ev.Type, "enqueued").Inc()
 		}
 		out = append(out, a)
 	}
 	return out, nil
+}
+
+// enqueue puts one event on the queue; ref ties it to a routing decision.
+func (e *Enqueuer) enqueue(ctx context.Context, ev crmsync.Event, ref *RoutingRef, now time.Time) (Accepted, error) {
+	a := Accepted{ID: ev.ID, Type: ev.Type, Session: ev.Session.String(), Action: string(ev.Action)}
+	if ev.Action == crmsync.ActionNone || ev.Session.IsZero() {
+		a.Action = string(crmsync.ActionNone)
+		return a, nil
+	}
+	task, err := newEventTask(ev, now, ref)
+	if err != nil {
+		return a, err
+	}
+	a.TaskID = TaskID(ev)
+	_, err = e.client.EnqueueContext(ctx, task,
+		asynq.Queue(e.queue), asynq.MaxRetry(maxRetry),
+		asynq.Timeout(e.timeout), asynq.Retention(e.retention))
+	switch {
+	case errors.Is(err, asynq.ErrTaskIDConflict) || errors.Is(err, asynq.ErrDuplicateTask):
+		a.Duplicate = true
+	case err != nil:
+		eventsTotal.WithLabelValues(ev.Type, "error").Inc()
+		return a, fmt.Errorf("jobs: enqueue %s: %w", a.TaskID, err)
+	}
+	if a.Duplicate {
+		eventsTotal.WithLabelValues(ev.Type, "duplicate").Inc()
+	} else {
+		eventsTotal.WithLabelValues(ev.Type, "enqueued").Inc()
+	}
+	return a, nil
 }
 
 // EnqueueCloseout schedules the session's close-out after delay. It is

@@ -77,6 +77,10 @@ func NewWorkerWith(rdb redis.UniversalClient, p *Processor, c *Closer, in *Intak
 	return &Worker{srv: srv, mux: mux}
 }
 
+// HandlePega makes the worker run pega:assign tasks with h. Call it
+// before Start.
+func (w *Worker) HandlePega(h *PegaHandler) { w.mux.Handle(TypePegaAssign, h) }
+
 // Start starts processing in the background.
 func (w *Worker) Start() error {
 	if err := w.srv.Start(w.mux); err != nil {
