@@ -19,6 +19,7 @@ import (
 	"github.com/crmsync/crmsync/connectors/crm"
 	"github.com/crmsync/crmsync/connectors/crm/samplecrm"
 	"github.com/crmsync/crmsync/connectors/mail"
+	pegaclient "github.com/crmsync/crmsync/connectors/pega"
 	"github.com/crmsync/crmsync/internal/redisconn"
 	"github.com/crmsync/crmsync/jobs"
 	"github.com/crmsync/crmsync/storage"
@@ -134,6 +135,15 @@ func (m *Main) Run(ctx context.Context) error {
 			CRM: client, Store: store, Policy: policy(cfg.Retry), Logger: m.Logger.With("component", "jobs"),
 			LockTTL: cfg.Worker.LockTTL, Closeouts: enq, CloseoutDelay: cfg.Closeout.Delay,
 		}
+		if m.routing != nil {
+			p.AgentEvents = m.routing.streams
+			p.ScreenPops = m.routing.lookups
+			feed, err := jobs.NewRoutingFeed(m.routing.engine, enq, m.routing.streams, store, jobs.RoutingFeedConfig{Logger: m.Logger.With("component", "routing-feed")})
+			if err != nil {
+				return err
+			}
+			m.routing.runners = append(m.routing.runners, feed.Run)
+		}
 		target, err := openStorage(ctx, cfg.Storage, m.Logger)
 		if err != nil {
 			return fmt.Errorf("storage: %w", err)
@@ -156,6 +166,16 @@ func (m *Main) Run(ctx context.Context) error {
 			Queue: cfg.Worker.Queue, Concurrency: cfg.Worker.Concurrency,
 			ShutdownTimeout: cfg.Server.ShutdownTimeout, Logger: m.Logger,
 		})
+		if m.routing != nil && cfg.Pega.Enabled {
+			client, err := pegaclient.New(pegaClientConfig(cfg.Pega.Service))
+			if err != nil {
+				return fmt.Errorf("pega.service: %w", err)
+			}
+			m.worker.HandlePega(&jobs.PegaHandler{
+				Pega: client, Routing: m.routing.engine, Store: store, Policy: policy(cfg.Retry),
+				Logger: m.Logger.With("component", "pega"),
+			})
+		}
 		if err := m.worker.Start(); err != nil {
 			return err
 		}
@@ -267,4 +287,15 @@ func policy(r configs.Retry) jobs.Policy {
 		p.Statuses[s] = true
 	}
 	return p
+}
+
+func pegaClientConfig(s configs.PegaService) pegaclient.Config {
+	c := pegaclient.Config{
+		BaseURL: s.BaseURL, Timeout: s.Timeout,
+		Auth: pegaclient.Auth{Username: s.Username, Password: s.Password, Token: s.Token},
+	}
+	if o := s.OAuth2; o != nil {
+		c.Auth.OAuth2 = &pegaclient.OAuth2{TokenURL: o.TokenURL, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes}
+	}
+	return c
 }

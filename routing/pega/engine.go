@@ -153,6 +153,7 @@ func (r *EngineRouter) Route(ctx context.Context, req RouteRequest) (RouteResult
 		Priority:       req.Priority,
 		PreferredAgent: req.PreferredAgent,
 		Source:         SourceName,
+		Session:        sessionOf(req.Conversation),
 		Attributes:     attributes(nil, req.Source, req.Extra),
 	}
 	c, err := r.create(ctx, n)
@@ -468,6 +469,7 @@ func (r *EngineRouter) Resume(ctx context.Context, ref Ref) error {
 		Channel:        r.cfg.Channel,
 		PreferredAgent: ref.Agent,
 		Source:         SourceName,
+		Session:        sessionOf(ref.Conversation),
 	}
 	var had map[string]string
 	if old != nil {
@@ -597,4 +599,15 @@ func cleanText(s string, max int) bool {
 		return false
 	}
 	return strings.IndexFunc(s, unicode.IsControl) < 0
+}
+
+// sessionOf is the crmsync session of a Pega conversation: Pega routes
+// chats, and its conversation id becomes the chat's id when it fits the
+// session id rule (otherwise the conversation is routed without CRM work).
+func sessionOf(conversation string) string {
+	k := crmsync.SessionKey{Kind: crmsync.KindChat, ID: conversation}
+	if crmsync.ValidateID(conversation) != nil {
+		return ""
+	}
+	return k.String()
 }
