@@ -208,7 +208,7 @@ func BenchmarkRouting(b *testing.B) {
 		b.ReportMetric(rate, "decisions/s")
 		b.ReportMetric(rate/evalRate, "x-eval-rate")
 		b.ReportMetric(float64(decisions.Load())/float64(b.N), "offers/call")
-		b.ReportMetric(st.usecPerCall("evalsha"), "server-us/call")
+		b.ReportMetric(st.usecPerCall(st.scriptCmd()), "server-us/call")
 		b.ReportMetric(float64(st.innerCalls())/float64(b.N), "redis-cmds/call")
 		b.Logf("freed_agent_offer, server time per call by command: %s", st.breakdown(b.N))
 	})
@@ -259,7 +259,7 @@ func BenchmarkRouting(b *testing.B) {
 		rate := float64(n.Load()) / el.Seconds()
 		b.ReportMetric(rate, "decisions/s")
 		b.ReportMetric(rate/evalRate, "x-eval-rate")
-		b.ReportMetric(st.usecPerCall("evalsha"), "server-us/call")
+		b.ReportMetric(st.usecPerCall(st.scriptCmd()), "server-us/call")
 		b.ReportMetric(float64(st.innerCalls())/float64(b.N), "redis-cmds/call")
 		b.Logf("arrival_offer, server time per call by command: %s", st.breakdown(b.N))
 	})
@@ -405,6 +405,15 @@ func (s cmdStats) minus(o cmdStats) cmdStats {
 	return out
 }
 
+// scriptCmd is the command the engine's calls went through: FCALL where
+// the server has Functions, EVALSHA otherwise.
+func (s cmdStats) scriptCmd() string {
+	if s["fcall"].calls > 0 {
+		return "fcall"
+	}
+	return "evalsha"
+}
+
 func (s cmdStats) usecPerCall(cmd string) float64 {
 	if s[cmd].calls == 0 {
 		return 0
@@ -417,7 +426,7 @@ func (s cmdStats) usecPerCall(cmd string) float64 {
 func (s cmdStats) innerCalls() int64 {
 	var n int64
 	for k, v := range s {
-		if k != "evalsha" && k != "eval" && k != "info" {
+		if k != "evalsha" && k != "eval" && k != "fcall" && k != "info" {
 			n += v.calls
 		}
 	}
@@ -434,7 +443,7 @@ func (s cmdStats) breakdown(n int) string {
 	var rows []row
 	var inner float64
 	for k, v := range s {
-		if k == "evalsha" || k == "eval" || k == "info" || v.calls == 0 {
+		if k == "evalsha" || k == "eval" || k == "fcall" || k == "info" || v.calls == 0 {
 			continue
 		}
 		rows = append(rows, row{k, float64(v.calls) / float64(n), float64(v.usec) / float64(n)})
@@ -445,7 +454,8 @@ func (s cmdStats) breakdown(n int) string {
 	for _, r := range rows {
 		parts = append(parts, fmt.Sprintf("%s %.1fx %.1fus", r.name, r.calls, r.usec))
 	}
-	total := float64(s["evalsha"].usec) / float64(max(s["evalsha"].calls, 1))
+	c := s[s.scriptCmd()]
+	total := float64(c.usec) / float64(max(c.calls, 1))
 	return fmt.Sprintf("%.1fus in all, %.1fus in commands (%s), %.1fus in Lua", total, inner, strings.Join(parts, ", "), total-inner)
 }
 
