@@ -6,11 +6,18 @@ package browsertest
 
 import (
 	"context"
+	"fmt"
+	"net/url"
 	"os"
 	"os/exec"
+	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
+	cdplog "github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/runtime"
 	"github.com/chromedp/chromedp"
 )
 
@@ -62,4 +69,82 @@ func New(tb testing.TB, timeout time.Duration) context.Context {
 		tb.Fatalf("browsertest: start %s: %v", bin, err)
 	}
 	return ctx
+}
+
+// Problems collects what went wrong inside the pages of a browser
+// context, same-origin frames included: uncaught exceptions,
+// console.error calls, and the browser's own error entries (a resource
+// that failed to load, a script or a connection that a
+// Content-Security-Policy blocked). A test asserts it stayed empty, which
+// catches a broken page whose visible part happens to look right.
+type Problems struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+// Watch starts collecting ctx's problems; ctx comes from New. Call it
+// before navigating, so the page's first problems are seen too.
+func Watch(tb testing.TB, ctx context.Context) *Problems {
+	tb.Helper()
+	p := &Problems{}
+	err := chromedp.Listen(ctx, func(ev any) {
+		// Called on the browser connection's reading goroutine: record
+		// and return, nothing more.
+		switch ev := ev.(type) {
+		case *runtime.EventExceptionThrown:
+			d := ev.ExceptionDetails
+			msg := d.Text
+			if d.Exception != nil && d.Exception.Description != "" {
+				msg += " " + d.Exception.Description
+			}
+			p.add(fmt.Sprintf("exception at %s:%d: %s", withoutQuery(d.URL), d.LineNumber+1, msg))
+		case *runtime.EventConsoleAPICalled:
+			if ev.Type != runtime.ConsoleAPICalledTypeError {
+				return
+			}
+			var parts []string
+			for _, a := range ev.Args {
+				if len(a.Value) > 0 {
+					parts = append(parts, string(a.Value))
+				} else {
+					parts = append(parts, a.Description)
+				}
+			}
+			p.add("console.error: " + strings.Join(parts, " "))
+		case *cdplog.EventEntryAdded:
+			e := ev.Entry
+			if e.Level != cdplog.EntryLevelError {
+				return
+			}
+			p.add(fmt.Sprintf("%s error: %s (%s)", e.Source, e.Text, withoutQuery(e.URL)))
+		}
+	})
+	if err != nil {
+		tb.Fatalf("browsertest: watch the page: %v", err)
+	}
+	return p
+}
+
+// withoutQuery drops a URL's query, where pages carry their tokens, so
+// none reaches the test log.
+func withoutQuery(s string) string {
+	u, err := url.Parse(s)
+	if err != nil {
+		return "(unparsable URL)"
+	}
+	u.RawQuery = ""
+	return u.String()
+}
+
+func (p *Problems) add(line string) {
+	p.mu.Lock()
+	p.lines = append(p.lines, line)
+	p.mu.Unlock()
+}
+
+// List returns the problems seen so far, oldest first.
+func (p *Problems) List() []string {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return slices.Clone(p.lines)
 }
