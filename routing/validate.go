@@ -41,9 +41,14 @@ func isAlnum(c byte) bool {
 	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9'
 }
 
-func firstRune(s string) rune {
-	r, _ := utf8.DecodeRuneInString(s)
-	return r
+// firstRune is the first character of s for an error message; a byte that
+// starts no valid UTF-8 sequence is shown as itself.
+func firstRune(s string) string {
+	r, n := utf8.DecodeRuneInString(s)
+	if r == utf8.RuneError {
+		return s[:min(n, 1)]
+	}
+	return string(r)
 }
 
 // checkID wraps ValidateID into the error the API returns.

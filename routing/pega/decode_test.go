@@ -353,7 +353,7 @@ func TestValidateID(t *testing.T) {
 		assert.NoError(t, pega.ValidateID(id), id)
 	}
 	bad := map[string]string{
-		"":                       "is empty",
+		"":                       "must not be empty",
 		strings.Repeat("x", 129): "more than 128",
 		"_sara":                  "must start with a letter or a digit",
 		"@sara":                  "must start with a letter or a digit",
