@@ -22,7 +22,6 @@ import (
 	"github.com/crmsync/crmsync/configs"
 	"github.com/crmsync/crmsync/connectors/crm/samplecrm"
 	"github.com/crmsync/crmsync/connectors/mail"
-	"github.com/crmsync/crmsync/internal/redistest"
 	"github.com/crmsync/crmsync/internal/smtptest"
 )
 
@@ -37,36 +36,14 @@ func freeAddr(t *testing.T) string {
 // The README's walk-through: the demo config, a New_Call posted with
 // curl's request, the session shown with its record, the record page.
 func TestServeDemo(t *testing.T) {
-	addr := freeAddr(t)
-	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb)
-	storeDir, spoolDir := t.TempDir(), t.TempDir()
-	cfg, err := configs.Parse("demo.yaml", configs.Demo, func(k string) (string, bool) {
-		switch k {
-		case "CRMSYNC_LISTEN":
-			return addr, true
-		case "REDIS_URL":
-			return redistest.URL(t), true
-		case "CRMSYNC_STORAGE":
-			return storeDir, true
-		case "CRMSYNC_SPOOL":
-			return spoolDir, true
-		}
-		return "", false
-	})
-	require.NoError(t, err)
-	cfg.Closeout.Delay = 300 * time.Millisecond
 	smtpSrv := smtptest.Start(t)
-	host, port, _ := net.SplitHostPort(smtpSrv.Addr)
-	cfg.Email.Global = mail.Settings{Enabled: true, To: "crm-inbox@example.com"}
-	cfg.Email.SMTP = mail.SMTP{Host: host, Port: atoi(t, port), Security: "none", From: "no-reply@crmsync.test"}
-	cfg.Redis.KeyPrefix = prefix
-	cfg.Worker.Queue = redistest.Queue(t, rdb)
-
-	logs := &syncBuf{}
-	m := &Main{Config: cfg, Logger: newLogger(configs.Log{Level: "info", Format: "json"}, logs), API: true, Worker: true}
-	require.NoError(t, m.Run(context.Background()))
-	t.Cleanup(func() { _ = m.Close() })
+	d := demoMain(t, func(cfg *configs.Config) {
+		cfg.Closeout.Delay = 300 * time.Millisecond
+		host, port, _ := net.SplitHostPort(smtpSrv.Addr)
+		cfg.Email.Global = mail.Settings{Enabled: true, To: "crm-inbox@example.com"}
+		cfg.Email.SMTP = mail.SMTP{Host: host, Port: atoi(t, port), Security: "none", From: "no-reply@crmsync.test"}
+	})
+	m, logs, storeDir := d.Main, d.logs, d.storage
 	base := "http://" + m.Addr
 
 	post := func(body string) int {

@@ -22,10 +22,18 @@ import (
 	"github.com/crmsync/crmsync/internal/redistest"
 )
 
-// demoMain runs the demo config on the tests' Redis with every routing
-// feature on: Pega (its service at pegaURL) and Salesforce BYOC (at
-// sfURL). edit may change the config before the process starts.
-func demoMain(t *testing.T, edit func(*configs.Config)) *Main {
+// demo is a crmsync process on the demo config, its logs and its storage
+// folder.
+type demo struct {
+	*Main
+	logs    *syncBuf
+	storage string
+}
+
+// demoMain runs the demo config on the tests' Redis, with its own keys,
+// queue and folders; edit may change the config before the process
+// starts.
+func demoMain(t *testing.T, edit func(*configs.Config)) *demo {
 	t.Helper()
 	addr := freeAddr(t)
 	rdb := redistest.Client(t)
@@ -59,7 +67,7 @@ func demoMain(t *testing.T, edit func(*configs.Config)) *Main {
 			t.Logf("logs:\n%s", logs.String())
 		}
 	})
-	return m
+	return &demo{Main: m, logs: logs, storage: storeDir}
 }
 
 // Every route the fully wired server registers is in docs/openapi.yaml,
