@@ -58,7 +58,11 @@ func workerConfig(t testing.TB, crmHost, prefix, queue string) string {
 	y = strings.Replace(y, "  concurrency: 20\n", "  concurrency: 20\n  queue: "+queue+"\n  task_timeout: 10s\n  lock_ttl: 12s\nretry:\n  initial_delay: 200ms\n  max_delay: 1s\n", 1)
 	y = strings.Replace(y, "sample_crm:\n  enabled: true", "sample_crm:\n  enabled: false", 1)
 	y = strings.ReplaceAll(y, "${CRMSYNC_LISTEN:-127.0.0.1:8080}", crmHost)
-	p := filepath.Join(t.TempDir(), "worker.yaml")
+	// The folders outlive each worker process, not the test.
+	dir := t.TempDir()
+	y = strings.Replace(y, "${CRMSYNC_STORAGE:-data/storage}", filepath.Join(dir, "storage"), 1)
+	y = strings.Replace(y, "${CRMSYNC_SPOOL:-data/spool}", filepath.Join(dir, "spool"), 1)
+	p := filepath.Join(dir, "worker.yaml")
 	require.NoError(t, os.WriteFile(p, []byte(y), 0o600))
 	return p
 }
@@ -187,6 +191,9 @@ func TestWorkerKilledMidFlowLosesAndDuplicatesNothing(t *testing.T) {
 		require.NoError(t, err)
 		assert.NotEmpty(t, v.CRM.AccountID)
 		assert.NotEmpty(t, v.CRM.RecordID)
-		assert.Len(t, v.Steps, 5, "session %d steps: %v", 9000+i, v.Steps)
+		// Two comments, two "seen" marks, the update, and the agent's
+		// lookup URL and record pop, each once.
+		assert.Len(t, v.Steps, 7, "session %d steps: %v", 9000+i, v.Steps)
+		assert.Contains(t, v.Steps, "pop:1", "session %d: the record popped to agent 1", 9000+i)
 	}
 }
