@@ -40,6 +40,10 @@ type Options struct {
 
 	// MaxAttachmentBytes caps attachment uploads; 0 means 32 MiB.
 	MaxAttachmentBytes int64
+
+	// AdapterPath is where the agent desk (/desk) finds crmsync's agent
+	// adapter page on the same host. Empty means /agent/adapter.
+	AdapterPath string
 }
 
 // OAuthOptions configure the OAuth 2.0 authorization server.
@@ -186,6 +190,7 @@ func (s *Server) routes() *http.ServeMux {
 	mux.HandleFunc("GET /{$}", s.indexPage)
 	mux.HandleFunc("GET /accounts/{id}", s.accountPage)
 	mux.HandleFunc("GET /records/{id}", s.recordPage)
+	mux.HandleFunc("GET /desk", s.deskPage)
 	return mux
 }
 
