@@ -117,10 +117,16 @@ func exportedFrom(m map[string]string) []FileEntry {
 }
 
 // Transcript returns a chat's messages, oldest first, one line each.
+// Messages are stored as their jobs run, and two jobs of one chat may run
+// in either order, so the lines are put in the order of the time each
+// starts with (RFC 3339 in UTC, which sorts as text); messages of the same
+// second keep the order they were stored in.
 func (s *Store) Transcript(ctx context.Context, k crmsync.SessionKey) ([]string, error) {
 	lines, err := s.rdb.LRange(ctx, s.transcriptKey(k), 0, -1).Result()
 	if err != nil {
 		return nil, fmt.Errorf("jobs: read transcript of %s: %w", k, err)
 	}
+	stamp := func(l string) string { t, _, _ := strings.Cut(l, " "); return t }
+	sort.SliceStable(lines, func(i, j int) bool { return stamp(lines[i]) < stamp(lines[j]) })
 	return lines, nil
 }
