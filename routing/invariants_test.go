@@ -243,7 +243,11 @@ func TestInvariantsUnderConcurrency(t *testing.T) {
 		counts[ev.Event]++
 	}
 	t.Logf("%d outbox events: %v", len(evs), counts)
-	for _, ev := range []string{EventOffered, EventAccepted, EventDeclined, EventExpired, EventTransferred, EventRequeued, EventEnded} {
+	// The run must have gone through the main paths for its checks to
+	// mean something. A transfer's acceptance is left out: whether one
+	// lands before its conversation ends or its target leaves is up to the
+	// random interleaving (the transitions test covers it).
+	for _, ev := range []string{EventOffered, EventAccepted, EventDeclined, EventExpired, EventTransferInitiated, EventRequeued, EventEnded} {
 		assert.Positive(t, counts[ev], "the run should have produced %s events", ev)
 	}
 	// What the replay says each agent holds is what Redis says.
