@@ -22,6 +22,10 @@
 -- reset every table a call changes.
 local A, OP, P, SP, SMAX, OMAX, NOW, DEF_OFFER, COOL, XLIMIT, LOGOFF, TTL, GRACE
 local NA = 12
+-- Derived once per call: the keys every decision writes and the clock as
+-- text. The Lua in Redis hashes every byte of each string it makes, so
+-- building the same key or number again is not free.
+local KTIMERS, KOUTBOX, KEVENTS, NOWS
 
 local FAR = 9000000000000000 -- "until forever": the transferring agent's exclusion
 local BAND = 10000000000000  -- wait score = band * BAND + enqueued ms
@@ -35,6 +39,13 @@ local R = {}
 local function arg(i) return A[NA + i] end
 local function s(n) return string.format('%d', n) end
 local function num(v) return tonumber(v) or 0 end
+-- zs is number v as an argument of redis.call: given a number, Redis
+-- prints it with %.17g, several times dearer than s() and the same text
+-- for whole numbers of this size. t, when given, is s(v) made already.
+local function zs(v, t)
+  if v % 1 == 0 and v > -1e15 and v < 1e15 then return t or s(v) end
+  return v
+end
 
 local function fail(code, field, msg) error({ code = code, field = field, msg = msg }) end
 local EINVALID, ENOTFOUND, ECONFLICT = 'invalid', 'not_found', 'conflict'
@@ -48,12 +59,31 @@ local OFFERS = {} -- conv, agent pairs offered during this call
 
 local CV, AG, QU = {}, {}, {}
 
-function R.load(key)
+-- load reads a record's hash into a table made by mk, which has the
+-- record's usual fields in it already (as nils), so that filling it does
+-- not grow and rehash it five or six times: a table constructor is the
+-- only way Lua 5.1 has to size a table's hash part.
+function R.load(key, mk)
   local r = redis.call('HGETALL', key)
-  if #r == 0 then return nil end
-  local h = {}
-  for i = 1, #r, 2 do h[r[i]] = r[i + 1] end
+  local n = #r
+  if n == 0 then return nil end
+  local h = mk()
+  for i = 1, n, 2 do h[r[i]] = r[i + 1] end
   return h
+end
+
+local function convh()
+  return { state = nil, q = nil, ch = nil, prio = nil, pref = nil, j = nil, created = nil, enq = nil, score = nil,
+    seq = nil, oid = nil, where = nil, oto = nil, agent = nil, xfer = nil, xto = nil, oexp = nil, last_a = nil,
+    last_o = nil, wt = nil, assigned = nil, ended = nil, cool = nil, xenq = nil }
+end
+
+local function agenth()
+  return { presence = nil, hb = nil, xrow = nil, np = nil, cool = nil }
+end
+
+local function queueh()
+  return { name = nil, prio = nil, offer = nil, maxwait = nil, pref = nil, chans = nil }
 end
 
 local function set(x, f, v)
@@ -64,12 +94,13 @@ end
 function R.conv(id)
   local c = CV[id]
   if c ~= nil then return c end
-  local h = R.load(P .. 'c:' .. id)
+  local k = P .. 'c:' .. id
+  local h = R.load(k, convh)
   if not h then
     CV[id] = false
     return false
   end
-  c = { id = id, h = h, d = {}, k = P .. 'c:' .. id }
+  c = { id = id, h = h, d = {}, k = k }
   CV[id] = c
   return c
 end
@@ -77,16 +108,33 @@ end
 function R.queue(id)
   local q = QU[id]
   if q ~= nil then return q end
-  local h = R.load(P .. 'q:' .. id)
+  local k = P .. 'q:' .. id
+  local h = R.load(k, queueh)
   if not h then
     QU[id] = false
     return false
   end
-  q = { id = id, h = h, d = {}, k = P .. 'q:' .. id }
-  q.ch = {}
+  q = { id = id, h = h, d = {}, k = k, ch = {} }
   for ch in string.gmatch(h.chans or '', '[^,]+') do q.ch[ch] = true end
   QU[id] = q
   return q
+end
+
+-- FS maps a channel to the names of its load, cap and idle fields, and
+-- CAPCH an agent field's name to its channel when it is a cap: field
+-- (false when not). They are the only tables kept from call to call: they
+-- spare making the same strings again, and hold an entry per channel and
+-- per field name, a handful.
+local FS, CAPCH = {}, {}
+
+-- capch is the channel of cap: field f, or false.
+local function capch(f)
+  local ch = CAPCH[f]
+  if ch == nil then
+    ch = (f:sub(1, 4) == 'cap:') and f:sub(5) or false
+    CAPCH[f] = ch
+  end
+  return ch
 end
 
 -- fs is the agent's score in the free sets of channel ch: its idle-since
@@ -94,24 +142,28 @@ end
 function R.fs(a, ch)
   local h = a.h
   if h.presence ~= 'available' then return nil end
-  if num(h['load:' .. ch]) >= num(h['cap:' .. ch]) then return nil end
-  return num(h['idle:' .. ch])
+  local f = FS[ch]
+  if not f then
+    f = { 'load:' .. ch, 'cap:' .. ch, 'idle:' .. ch }
+    FS[ch] = f
+  end
+  if num(h[f[1]]) >= num(h[f[2]]) then return nil end
+  return num(h[f[3]])
 end
 
 function R.agent(id)
   local a = AG[id]
   if a ~= nil then return a end
-  local h = R.load(P .. 'a:' .. id)
+  local k = P .. 'a:' .. id
+  local h = R.load(k, agenth)
   if not h then
     AG[id] = false
     return false
   end
-  a = { id = id, h = h, d = {}, k = P .. 'a:' .. id, free0 = {}, qc = {} }
+  a = { id = id, h = h, d = {}, k = k, free0 = {}, qc = {} }
   for f, _ in pairs(h) do
-    if f:sub(1, 4) == 'cap:' then
-      local ch = f:sub(5)
-      a.free0[ch] = R.fs(a, ch)
-    end
+    local ch = capch(f)
+    if ch then a.free0[ch] = R.fs(a, ch) end
   end
   AG[id] = a
   return a
@@ -127,20 +179,21 @@ end
 -- agents: queues per channel and the free sets
 
 -- qc lists the queues the agent joined that serve channel ch, highest
--- queue priority first: {queue, priority}.
+-- queue priority first, flat as the reply has them: queue, priority,
+-- queue, priority... (the priorities made numbers in place).
 function R.qc(a, ch)
   local l = a.qc[ch]
   if l then return l end
-  local r = redis.call('ZREVRANGE', P .. 'a:' .. a.id .. ':qc:' .. ch, 0, -1, 'WITHSCORES')
-  l = {}
-  for i = 1, #r, 2 do l[#l + 1] = { r[i], tonumber(r[i + 1]) } end
+  l = redis.call('ZREVRANGE', P .. 'a:' .. a.id .. ':qc:' .. ch, '0', '-1', 'WITHSCORES')
+  for i = 2, #l, 2 do l[i] = tonumber(l[i]) end
   a.qc[ch] = l
   return l
 end
 
 function R.in_queue(a, q, ch)
-  for _, e in ipairs(R.qc(a, ch)) do
-    if e[1] == q then return true end
+  local l = R.qc(a, ch)
+  for i = 1, #l, 2 do
+    if l[i] == q then return true end
   end
   return false
 end
@@ -160,8 +213,9 @@ end
 function R.sync_one(a, c)
   local new = R.fs(a, c)
   if new ~= a.free0[c] then
-    for _, e in ipairs(R.qc(a, c)) do
-      local key = P .. 'q:' .. e[1] .. ':free:' .. c
+    local l = R.qc(a, c)
+    for i = 1, #l, 2 do
+      local key = P .. 'q:' .. l[i] .. ':free:' .. c
       if new then redis.call('ZADD', key, new, a.id) else redis.call('ZREM', key, a.id) end
     end
     a.free0[c] = new
@@ -172,7 +226,8 @@ function R.sync()
   for _, a in pairs(DIRTY) do
     if a.fd['*'] then
       for f, _ in pairs(a.h) do
-        if f:sub(1, 4) == 'cap:' then R.sync_one(a, f:sub(5)) end
+        local ch = capch(f)
+        if ch then R.sync_one(a, ch) end
       end
     else
       for c, _ in pairs(a.fd) do R.sync_one(a, c) end
@@ -182,30 +237,45 @@ function R.sync()
   DIRTY = {}
 end
 
-function R.flush()
-  R.sync()
-  for _, tab in ipairs({ CV, AG, QU }) do
-    for _, x in pairs(tab) do
-      if x then
-        local args = {}
-        for f, _ in pairs(x.d) do
-          local v = x.h[f]
-          if v == nil then v = '' end
-          if type(v) == 'number' then v = s(v) end
-          args[#args + 1] = f
-          args[#args + 1] = v
+-- HARGS holds one HSET's field, value list while flush writes a record.
+-- It is reused from record to record and call to call, always with an
+-- explicit length, so it grows once instead of for every record.
+local HARGS = {}
+
+function R.write(tab)
+  local args = HARGS
+  for _, x in pairs(tab) do
+    if x then
+      local h, n = x.h, 0
+      for f, _ in pairs(x.d) do
+        local v = h[f]
+        if v == nil then
+          v = ''
+        elseif type(v) == 'number' then
+          if v == NOW then v = NOWS else v = s(v) end
         end
-        if #args > 0 then redis.call('HSET', x.k, unpack(args)) end
-        if x.expire then redis.call('EXPIRE', x.k, TTL) end
+        args[n + 1] = f
+        args[n + 2] = v
+        n = n + 2
       end
+      if n > 0 then redis.call('HSET', x.k, unpack(args, 1, n)) end
+      if x.expire then redis.call('EXPIRE', x.k, TTL) end
     end
   end
+end
+
+function R.flush()
+  R.sync()
+  R.write(CV)
+  R.write(AG)
+  R.write(QU)
 end
 
 function R.channels(a)
   local l = {}
   for f, _ in pairs(a.h) do
-    if f:sub(1, 4) == 'cap:' then l[#l + 1] = f:sub(5) end
+    local ch = capch(f)
+    if ch then l[#l + 1] = ch end
   end
   table.sort(l)
   return l
@@ -216,33 +286,36 @@ end
 
 function R.aev(a, typ, d)
   redis.call('XADD', SP .. 'agent:' .. a .. ':events', 'MAXLEN', '~', SMAX, '*', 't', typ, 'd', d)
-  redis.call('PUBLISH', SP .. 'agent-events', a)
+  redis.call('PUBLISH', KEVENTS, a)
 end
 
-local function jstr(k, v) return ',"' .. k .. '":"' .. v .. '"' end
+local function jstr(k, v)
+  if not v then return '' end
+  return ',"' .. k .. '":"' .. v .. '"'
+end
 
 -- outbox appends a conversation event. x may name agent, queue, reason,
--- from_agent, to_agent, from_queue, to_queue, transfer, expires_at.
+-- from_agent, to_agent, from_queue, to_queue, transfer, expires_at (text).
+-- The entry is made by one concatenation: growing it piece by piece would
+-- copy (and hash) the whole entry again for every optional field.
 function R.outbox(ev, c, x)
   local h = c.h
   local seq = num(h.seq) + 1
   set(c, 'seq', seq)
-  local d = '{"conversation":"' .. c.id .. '"' .. jstr('agent', x.agent or '') .. jstr('queue', x.queue or h.q) ..
-      jstr('channel', h.ch) .. ',' .. h.j .. ',"seq":' .. s(seq) .. ',"at":' .. s(NOW)
-  if x.reason then d = d .. jstr('reason', x.reason) end
-  if x.from_agent then d = d .. jstr('from_agent', x.from_agent) end
-  if x.to_agent then d = d .. jstr('to_agent', x.to_agent) end
-  if x.from_queue then d = d .. jstr('from_queue', x.from_queue) end
-  if x.to_queue then d = d .. jstr('to_queue', x.to_queue) end
-  if x.transfer ~= nil then d = d .. ',"transfer":' .. tostring(x.transfer) end
-  if x.expires_at then d = d .. ',"expires_at":' .. s(x.expires_at) end
-  redis.call('XADD', P .. 'outbox', 'MAXLEN', '~', OMAX, '*', 'e', ev, 'd', d .. '}')
+  local tr, ex = '', ''
+  if x.transfer ~= nil then tr = x.transfer and ',"transfer":true' or ',"transfer":false' end
+  if x.expires_at then ex = ',"expires_at":' .. x.expires_at end
+  redis.call('XADD', KOUTBOX, 'MAXLEN', '~', OMAX, '*', 'e', ev, 'd',
+    '{"conversation":"' .. c.id .. '","agent":"' .. (x.agent or '') .. '","queue":"' .. (x.queue or h.q) ..
+    '","channel":"' .. h.ch .. '",' .. h.j .. ',"seq":' .. s(seq) .. ',"at":' .. NOWS ..
+    jstr('reason', x.reason) .. jstr('from_agent', x.from_agent) .. jstr('to_agent', x.to_agent) ..
+    jstr('from_queue', x.from_queue) .. jstr('to_queue', x.to_queue) .. tr .. ex .. '}')
 end
 
 -- outbox_agent appends an agent event (presence, logged_off).
 function R.outbox_agent(ev, a, extra)
-  redis.call('XADD', P .. 'outbox', 'MAXLEN', '~', OMAX, '*', 'e', ev, 'd',
-    '{"agent":"' .. a .. '"' .. extra .. ',"at":' .. s(NOW) .. '}')
+  redis.call('XADD', KOUTBOX, 'MAXLEN', '~', OMAX, '*', 'e', ev, 'd',
+    '{"agent":"' .. a .. '"' .. extra .. ',"at":' .. NOWS .. '}')
 end
 
 function R.conv_event(a, typ, c, reason)
@@ -273,7 +346,7 @@ function R.unwait(c)
   if w == nil or w == '' then return end
   redis.call('ZREM', R.wkey(c), c.id)
   if w == 'p' then
-    redis.call('ZREM', P .. 'timers', 'p|' .. c.id)
+    redis.call('ZREM', KTIMERS, 'p|' .. c.id)
     local a = R.agent(c.h.pref)
     if a then set(a, 'np', math.max(0, num(a.h.np) - 1)) end
   end
@@ -282,7 +355,7 @@ end
 
 function R.enwait(c, w)
   set(c, 'where', w)
-  redis.call('ZADD', R.wkey(c), num(c.h.score), c.id)
+  redis.call('ZADD', R.wkey(c), zs(num(c.h.score)), c.id)
   if w == 'p' then
     local a = R.agent(c.h.pref)
     set(a, 'np', num(a.h.np) + 1)
@@ -292,14 +365,14 @@ end
 function R.maxwait_timer(c)
   local qr = R.queue(R.wq(c))
   if qr and num(qr.h.maxwait) > 0 then
-    redis.call('ZADD', P .. 'timers', num(c.h.enq) + num(qr.h.maxwait), 'w|' .. c.id)
+    redis.call('ZADD', KTIMERS, num(c.h.enq) + num(qr.h.maxwait), 'w|' .. c.id)
     set(c, 'wt', '1')
   end
 end
 
 function R.drop_maxwait(c)
   if c.h.wt == '1' then
-    redis.call('ZREM', P .. 'timers', 'w|' .. c.id)
+    redis.call('ZREM', KTIMERS, 'w|' .. c.id)
     set(c, 'wt', '')
   end
 end
@@ -359,14 +432,14 @@ function R.cooldown(c, a, untilms)
   redis.call('ZADD', ak, untilms, c.id)
   set(c, 'cool', '1')
   if num(a.h.cool) < untilms then set(a, 'cool', untilms) end
-  if untilms < FAR then redis.call('ZADD', P .. 'timers', untilms, 'k|' .. c.id .. '|' .. a.id) end
+  if untilms < FAR then redis.call('ZADD', KTIMERS, untilms, 'k|' .. c.id .. '|' .. a.id) end
 end
 
 function R.uncool(c, a)
   redis.call('ZREM', P .. 'c:' .. c.id .. ':cooldown', a.id)
   local ak = P .. 'a:' .. a.id .. ':cooldown'
   redis.call('ZREM', ak, c.id)
-  local r = redis.call('ZREVRANGE', ak, 0, 0, 'WITHSCORES')
+  local r = redis.call('ZREVRANGE', ak, '0', '0', 'WITHSCORES')
   set(a, 'cool', r[2] and num(r[2]) or 0)
 end
 
@@ -376,8 +449,16 @@ end
 function R.offer(c, a)
   local ch = c.h.ch
   local q = R.wq(c)
-  local qr = R.queue(q)
-  local tmo = (qr and num(qr.h.offer) > 0) and num(qr.h.offer) or DEF_OFFER
+  -- Only the queue's offer timeout is needed: read that one field unless
+  -- the call has the record already (a missing queue reads as 0 either
+  -- way, which means the default).
+  local qr, off = QU[q], 0
+  if qr == nil then
+    off = num(redis.call('HGET', P .. 'q:' .. q, 'offer'))
+  elseif qr then
+    off = num(qr.h.offer)
+  end
+  local tmo = (off > 0) and off or DEF_OFFER
   R.unwait(c)
   set(a, 'load:' .. ch, num(a.h['load:' .. ch]) + 1)
   set(a, 'idle:' .. ch, NOW)
@@ -391,10 +472,11 @@ function R.offer(c, a)
   local transfer = c.h.state == 'assigned'
   local from = ''
   if transfer then from = c.h.agent else set(c, 'state', 'offered') end
-  redis.call('ZADD', P .. 'timers', exp, 'o|' .. c.id .. '|' .. s(oid))
-  R.outbox('offered', c, { agent = a.id, queue = q, transfer = transfer, from_agent = transfer and from or nil, expires_at = exp })
+  local exps = s(exp)
+  redis.call('ZADD', KTIMERS, zs(exp, exps), 'o|' .. c.id .. '|' .. s(oid))
+  R.outbox('offered', c, { agent = a.id, queue = q, transfer = transfer, from_agent = transfer and from or nil, expires_at = exps })
   R.aev(a.id, 'Offer', '{"conversation":"' .. c.id .. '","queue":"' .. q .. '","channel":"' .. ch ..
-    '","expires_at":' .. s(exp) .. ',"transfer":' .. tostring(transfer) .. ',"from_agent":"' .. from .. '"}')
+    '","expires_at":' .. exps .. ',"transfer":' .. (transfer and 'true' or 'false') .. ',"from_agent":"' .. from .. '"}')
   OFFERS[#OFFERS + 1] = c.id
   OFFERS[#OFFERS + 1] = a.id
 end
@@ -412,7 +494,7 @@ end
 -- agent its capacity back; it returns that agent's record.
 function R.end_offer(c)
   local aid = c.h.oto
-  redis.call('ZREM', P .. 'timers', 'o|' .. c.id .. '|' .. (c.h.oid or ''))
+  redis.call('ZREM', KTIMERS, 'o|' .. c.id .. '|' .. (c.h.oid or ''))
   set(c, 'oto', '')
   set(c, 'oexp', '')
   local a = R.agent(aid)
@@ -466,12 +548,14 @@ function R.match_conv(c)
   local excl, n = nil, 0
   if c.h.cool == '1' then
     excl = {}
-    for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'c:' .. c.id .. ':cooldown', '(' .. s(NOW), '+inf')) do
+    for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'c:' .. c.id .. ':cooldown', '(' .. NOWS, '+inf')) do
       excl[id] = true
       n = n + 1
     end
   end
-  for _, id in ipairs(redis.call('ZRANGE', P .. 'q:' .. R.wq(c) .. ':free:' .. ch, 0, n)) do
+  local free = redis.call('ZRANGE', P .. 'q:' .. R.wq(c) .. ':free:' .. ch, '0', s(n))
+  for i = 1, #free do
+    local id = free[i]
     if not (excl and excl[id]) then
       local a = R.agent(id)
       if a then
@@ -489,18 +573,19 @@ end
 function R.best_for(a, ch)
   if num(a.h.np) > 0 then
     local key = P .. 'a:' .. a.id .. ':pref:' .. ch
-    local r = redis.call('ZRANGE', key, 0, 0)
+    local r = redis.call('ZRANGE', key, '0', '0')
     if r[1] then return r[1], FAR, 0, key end
   end
   -- An agent in a cooldown looks a little deeper into each queue (10
   -- entries) for a conversation it may have.
   local coolchk = num(a.h.cool) > NOW
   local best, bp, bs, bk = nil, nil, nil, nil
-  for _, e in ipairs(R.qc(a, ch)) do
-    local q, p = e[1], e[2]
+  local l = R.qc(a, ch)
+  for j = 1, #l, 2 do
+    local q, p = l[j], l[j + 1]
     if best and p < bp then break end
     local key = P .. 'q:' .. q .. ':wait:' .. ch
-    local r = redis.call('ZRANGE', key, 0, coolchk and 9 or 0, 'WITHSCORES')
+    local r = redis.call('ZRANGE', key, '0', coolchk and '9' or '0', 'WITHSCORES')
     for i = 1, #r, 2 do
       local id, sc = r[i], tonumber(r[i + 1])
       local ok = true
@@ -525,7 +610,8 @@ function R.match_agent(a, ch)
   for _ = 1, 64 do
     if a.h.presence ~= 'available' then return end
     local best, bp, bs, bk = nil, nil, nil, nil
-    for _, c in ipairs(chans) do
+    for i = 1, #chans do
+      local c = chans[i]
       if R.fs(a, c) then
         local id, p, sc, key = R.best_for(a, c)
         if id and (best == nil or p > bp or (p == bp and sc < bs)) then best, bp, bs, bk = id, p, sc, key end
@@ -651,7 +737,7 @@ end
 function R.go_offline(a, reason)
   set(a, 'presence', 'offline')
   R.touch(a)
-  redis.call('ZREM', P .. 'timers', 'h|' .. a.id)
+  redis.call('ZREM', KTIMERS, 'h|' .. a.id)
   for _, id in ipairs(redis.call('SMEMBERS', P .. 'a:' .. a.id .. ':convs')) do
     local c = R.conv(id)
     if c and c.h.oto == a.id then R.take_back(c, a, reason) end
@@ -913,7 +999,7 @@ OPS.heartbeat = function()
   local a = R.must_agent(id, 'id')
   set(a, 'hb', NOW)
   if GRACE > 0 and a.h.presence ~= 'offline' then
-    redis.call('ZADD', P .. 'timers', NOW + GRACE, 'h|' .. id)
+    redis.call('ZADD', KTIMERS, NOW + GRACE, 'h|' .. id)
   end
 end
 
@@ -966,19 +1052,25 @@ OPS.create = function()
     redis.call('DEL', old.k, P .. 'c:' .. id .. ':cooldown')
   end
   local band = (prio == '1') and 1 or 2
-  local c = { id = id, h = {}, d = {}, k = P .. 'c:' .. id }
+  -- Every field is set (and written); the ones left nil only size the
+  -- table for the fields later steps add.
+  local c = {
+    id = id,
+    h = { state = 'waiting', q = q, ch = ch, prio = prio, pref = pref, j = j, created = NOW, enq = NOW,
+      score = band * BAND + NOW, seq = seq, oid = oid, where = '', oto = '', agent = '', xfer = '', xto = '',
+      oexp = nil, last_a = nil, last_o = nil, wt = nil, assigned = nil, ended = nil, cool = nil, xenq = nil },
+    d = { state = true, q = true, ch = true, prio = true, pref = true, j = true, created = true, enq = true,
+      score = true, seq = true, oid = true, where = true, oto = true, agent = true, xfer = true, xto = true },
+    k = P .. 'c:' .. id,
+  }
   CV[id] = c
-  for f, v in pairs({ state = 'waiting', q = q, ch = ch, prio = prio, pref = pref, j = j, created = NOW, enq = NOW,
-    score = band * BAND + NOW, seq = seq, oid = oid, where = '', oto = '', agent = '', xfer = '', xto = '' }) do
-    set(c, f, v)
-  end
   local pa = (pref ~= '') and R.agent(pref) or false
   local pin = pa and R.in_queue(pa, q, ch)
   if pin and R.fs(pa, ch) then
     R.offer(c, pa)
   elseif pin and pa.h.presence ~= 'offline' and num(qr.h.pref) > 0 then
     R.enwait(c, 'p')
-    redis.call('ZADD', P .. 'timers', NOW + num(qr.h.pref), 'p|' .. id)
+    redis.call('ZADD', KTIMERS, NOW + num(qr.h.pref), 'p|' .. id)
   else
     R.enwait(c, 'q')
     R.match_conv(c)
@@ -1010,7 +1102,7 @@ OPS.accept = function()
     fail(ECONFLICT, 'agent', 'conversation ' .. cid .. ' is not offered to agent ' .. aid)
   end
   local a = R.agent(aid)
-  redis.call('ZREM', P .. 'timers', 'o|' .. cid .. '|' .. c.h.oid)
+  redis.call('ZREM', KTIMERS, 'o|' .. cid .. '|' .. c.h.oid)
   set(c, 'oto', '')
   set(c, 'oexp', '')
   set(c, 'last_a', aid)
@@ -1120,7 +1212,7 @@ OPS.transfer = function()
   R.outbox('transfer_initiated', c, { agent = from, from_agent = from, from_queue = c.h.q, to_queue = to, queue = to, transfer = true })
   R.enwait(c, 'q')
   if num(qr.h.maxwait) > 0 then
-    redis.call('ZADD', P .. 'timers', NOW + num(qr.h.maxwait), 'w|' .. cid)
+    redis.call('ZADD', KTIMERS, NOW + num(qr.h.maxwait), 'w|' .. cid)
     set(c, 'wt', '1')
   end
   R.match_conv(c)
@@ -1204,7 +1296,7 @@ function R.fire(m)
       end
     elseif c.h.oto and c.h.oto ~= '' then
       -- Offered when the wait ran out: look again once the offer is over.
-      redis.call('ZADD', P .. 'timers', num(c.h.oexp) + 1, m)
+      redis.call('ZADD', KTIMERS, num(c.h.oexp) + 1, m)
       set(c, 'wt', '1')
     end
   elseif kind == 'h' then
@@ -1221,9 +1313,9 @@ end
 -- removed in the same script that applies it.
 OPS.tick = function()
   local batch = tonumber(arg(1))
-  local due = redis.call('ZRANGEBYSCORE', P .. 'timers', '-inf', NOW, 'LIMIT', 0, batch)
+  local due = redis.call('ZRANGEBYSCORE', KTIMERS, '-inf', zs(NOW, NOWS), 'LIMIT', '0', batch)
   for _, m in ipairs(due) do
-    redis.call('ZREM', P .. 'timers', m)
+    redis.call('ZREM', KTIMERS, m)
     R.fire(m)
   end
   RES = { #due }
@@ -1247,6 +1339,10 @@ local function begin(argv)
   LOGOFF = argv[10]
   TTL = tonumber(argv[11])
   GRACE = tonumber(argv[12])
+  KTIMERS = P .. 'timers'
+  KOUTBOX = P .. 'outbox'
+  KEVENTS = SP .. 'agent-events'
+  NOWS = s(NOW)
   OFFERS = {}
   CV, AG, QU = {}, {}, {}
   DIRTY = {}
@@ -1265,7 +1361,8 @@ local function main(argv)
   R.flush()
   local out = { 'ok', #RES }
   for _, v in ipairs(RES) do out[#out + 1] = v end
-  for _, v in ipairs(OFFERS) do out[#out + 1] = v end
+  local n = #out
+  for i = 1, #OFFERS do out[n + i] = OFFERS[i] end
   return out
 end
 

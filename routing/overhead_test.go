@@ -38,6 +38,6 @@ func BenchmarkDecisionCost(b *testing.B) {
 	}
 	b.StopTimer()
 	st := commandStats(b, c).minus(before)
-	b.ReportMetric(st.usecPerCall("evalsha"), "server-us")
+	b.ReportMetric(st.usecPerCall(st.scriptCmd()), "server-us")
 	b.Logf("%s", st.breakdown(b.N))
 }
