@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/alicebob/miniredis/v2"
 	"github.com/redis/go-redis/v9"
@@ -40,6 +41,17 @@ func Options(tb testing.TB) *redis.Options {
 		if err := m.StartAddr("127.0.0.1:0"); err != nil {
 			panic("redistest: start in-process redis: " + err.Error())
 		}
+		// An in-process Redis only expires keys when told that time
+		// passed: tell it, so that locks and leases left by a killed
+		// process lapse as they would on a real server.
+		go func() {
+			last := time.Now()
+			for range time.Tick(50 * time.Millisecond) {
+				now := time.Now()
+				m.FastForward(now.Sub(last))
+				last = now
+			}
+		}()
 		opts = &redis.Options{Addr: m.Addr()}
 	})
 	o := *opts
