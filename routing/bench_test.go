@@ -44,9 +44,12 @@ func BenchmarkRouting(b *testing.B) {
 		nQueues  = 5000
 		nAgents  = 10000
 		perAgent = 5 // queues each agent joins
-		workers  = 32
 	)
 	nConvs := 500000
+	workers := 32 // concurrent callers
+	if n, err := strconv.Atoi(os.Getenv("ROUTING_BENCH_WORKERS")); err == nil && n > 0 {
+		workers = n
+	}
 	if n, err := strconv.Atoi(os.Getenv("ROUTING_BENCH_CONVS")); err == nil && n > 0 {
 		nConvs = n // a quicker, smaller run while profiling
 	}
