@@ -136,3 +136,34 @@ func IsUnauthorized(err error) bool {
 	var e *crmsync.Error
 	return errors.As(err, &e) && e.Code == crmsync.EUNAUTHORIZED
 }
+
+// LooksLikeAgentToken reports whether tok has the form of an agent token.
+// A token is signed over its agent's id and does not name it, so one that
+// has the form but does not verify for the agent at hand is taken to be
+// another agent's: a credential that may not do this (403), where a token
+// of no known form is no credential at all (401). A forged token of the
+// right form also gets 403, which tells its holder nothing more.
+func LooksLikeAgentToken(tok string) bool {
+	raw, ok := strings.CutPrefix(tok, tokenPrefix)
+	if !ok {
+		return false
+	}
+	mac, err := base64.RawURLEncoding.DecodeString(raw)
+	return err == nil && len(mac) == sha256.Size
+}
+
+// System lets only the system through: nil for an API token, EFORBIDDEN
+// for an agent's token, EUNAUTHORIZED for anything else.
+func (a *Authenticator) System(r *http.Request) error {
+	c, err := a.Caller(r, "")
+	if err == nil && c.System {
+		return nil
+	}
+	if LooksLikeAgentToken(Token(r)) {
+		return crmsync.Errorf(crmsync.EFORBIDDEN, "", "an agent token may not do this; it needs an API token")
+	}
+	if err == nil {
+		err = crmsync.Errorf(crmsync.EUNAUTHORIZED, "", "the token is not valid here")
+	}
+	return err
+}

@@ -81,3 +81,29 @@ func TestMayActAs(t *testing.T) {
 	assert.False(t, Caller{Agent: "sara"}.MayActAs("bob"))
 	assert.False(t, Caller{}.MayActAs(""))
 }
+
+func TestSystem(t *testing.T) {
+	tok, err := NewAgentTokens("0123456789abcdef-secret")
+	require.NoError(t, err)
+	auth := &Authenticator{APITokens: []crmsync.Secret{"api-token-1"}, Agents: tok}
+	for _, tc := range []struct {
+		name, token string
+		code        string
+	}{
+		{"api token", "api-token-1", ""},
+		{"agent token", tok.Issue("sara"), crmsync.EFORBIDDEN},
+		{"wrong token", "nope", crmsync.EUNAUTHORIZED},
+		{"agent-shaped but short", "agt_abc", crmsync.EUNAUTHORIZED},
+		{"none", "", crmsync.EUNAUTHORIZED},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := httptest.NewRequest("POST", "/v1/routing/queues", nil)
+			if tc.token != "" {
+				r.Header.Set("Authorization", "Bearer "+tc.token)
+			}
+			assert.Equal(t, tc.code, crmsync.ErrorCode(auth.System(r)))
+		})
+	}
+	assert.True(t, LooksLikeAgentToken(tok.Issue("x")))
+	assert.False(t, LooksLikeAgentToken("api-token-1"))
+}

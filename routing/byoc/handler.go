@@ -132,13 +132,8 @@ func (h *Handler) fail(w http.ResponseWriter, r *http.Request, err error) {
 // system lets only the system caller through.
 func (h *Handler) system(next http.HandlerFunc) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		c, err := h.auth.Caller(r, "")
-		if err != nil {
+		if err := h.auth.System(r); err != nil {
 			httpjson.Error(w, r, h.log, err)
-			return
-		}
-		if !c.System {
-			httpjson.Error(w, r, h.log, crmsync.Errorf(crmsync.EFORBIDDEN, "", "only the system may manage Salesforce routings"))
 			return
 		}
 		next(w, r)

@@ -150,10 +150,10 @@ func TestHandlerIsForTheSystemOnly(t *testing.T) {
 		assert.Equal(t, http.StatusUnauthorized, status, "%s %s without a token", r.method, r.path)
 		status, _ = a.call(r.method, r.path, r.body, "wrong-token")
 		assert.Equal(t, http.StatusUnauthorized, status)
-		// An agent's token opens only that agent's routes; none of these
-		// is one.
+		// An agent's token is a credential, but none of these routes is
+		// an agent's: 403, as on the rest of /v1/routing.
 		status, _ = a.call(r.method, r.path, r.body, agentTok)
-		assert.Equal(t, http.StatusUnauthorized, status, "%s %s with an agent token", r.method, r.path)
+		assert.Equal(t, http.StatusForbidden, status, "%s %s with an agent token", r.method, r.path)
 	}
 	assert.Empty(t, a.sf.Calls())
 }

@@ -395,7 +395,11 @@ func TestNoNewRoutingWhileADeleteIsUnderWay(t *testing.T) {
 	err := f.r.Delegate(f.ctx, byoc.Request{Conversation: "conv-1", RoutingType: salesforce.Transfer})
 	assert.Equal(t, crmsync.ECONFLICT, crmsync.ErrorCode(err), "%v", err)
 	f.sf.ClearFault()
-	assert.Equal(t, crmsync.EUNAVAILABLE, crmsync.ErrorCode(<-done), "the hung delete failed")
+	// Released, the hung delete either gives up or goes through,
+	// depending on where it was; a failure says Salesforce was away.
+	if err := <-done; err != nil {
+		assert.Equal(t, crmsync.EUNAVAILABLE, crmsync.ErrorCode(err), "%v", err)
+	}
 	f.delegate("conv-1", salesforce.Transfer)
 	assert.Len(t, f.sf.Routes(), 2)
 }

@@ -11,11 +11,9 @@
 package httpapi
 
 import (
-	"encoding/base64"
 	"errors"
 	"log/slog"
 	"net/http"
-	"strings"
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/httpjson"
@@ -97,38 +95,8 @@ func pathID(r *http.Request, name string) (string, error) {
 	return id, nil
 }
 
-// agentTokenPrefix starts every token access.AgentTokens issues.
-const agentTokenPrefix = "agt_"
-
-// looksLikeAgentToken reports whether tok has the form of an agent token.
-// A token is signed over its agent's id and does not name it, so one that
-// has the form but does not verify for the agent at hand is taken to be
-// another agent's: a credential that may not do this (403), where a token
-// of no known form is no credential at all (401). A forged token of the
-// right form also gets 403, which tells its holder nothing more.
-func looksLikeAgentToken(tok string) bool {
-	raw, ok := strings.CutPrefix(tok, agentTokenPrefix)
-	if !ok {
-		return false
-	}
-	mac, err := base64.RawURLEncoding.DecodeString(raw)
-	return err == nil && len(mac) == 32
-}
-
 // system lets only the system through.
-func (h *Handler) system(r *http.Request) error {
-	c, err := h.auth.Caller(r, "")
-	if err == nil && c.System {
-		return nil
-	}
-	if looksLikeAgentToken(access.Token(r)) {
-		return crmsync.Errorf(crmsync.EFORBIDDEN, "", "an agent token may not do this; it needs an API token")
-	}
-	if err == nil {
-		err = crmsync.Errorf(crmsync.EUNAUTHORIZED, "", "the token is not valid here")
-	}
-	return err
-}
+func (h *Handler) system(r *http.Request) error { return h.auth.System(r) }
 
 // asAgent lets through the system and agent's own token.
 func (h *Handler) asAgent(r *http.Request, agent string) (access.Caller, error) {
@@ -136,7 +104,7 @@ func (h *Handler) asAgent(r *http.Request, agent string) (access.Caller, error) 
 	if err == nil && c.MayActAs(agent) {
 		return c, nil
 	}
-	if err == nil || looksLikeAgentToken(access.Token(r)) {
+	if err == nil || access.LooksLikeAgentToken(access.Token(r)) {
 		return access.Caller{}, crmsync.Errorf(crmsync.EFORBIDDEN, "", "the token is not agent %s's", agent)
 	}
 	return access.Caller{}, err
@@ -160,7 +128,7 @@ func (h *Handler) whoAmI(r *http.Request, candidates ...string) (agent string, s
 			return a, false, nil
 		}
 	}
-	if looksLikeAgentToken(access.Token(r)) {
+	if access.LooksLikeAgentToken(access.Token(r)) {
 		return "", false, nil
 	}
 	return "", false, crmsync.Errorf(crmsync.EUNAUTHORIZED, "", "the token is not valid here")

@@ -3,7 +3,6 @@ package pull
 import (
 	"bytes"
 	"context"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"io"
@@ -85,7 +84,7 @@ func (h *Handler) serve(f func(http.ResponseWriter, *http.Request) error) http.H
 		}
 		// A token that is neither the system's nor shaped like an agent's
 		// is turned away before anything is read.
-		if c, err := h.auth.Caller(r, ""); (err != nil || !c.System) && !looksLikeAgentToken(tok) {
+		if c, err := h.auth.Caller(r, ""); (err != nil || !c.System) && !access.LooksLikeAgentToken(tok) {
 			httpjson.Error(w, r, h.log, crmsync.Errorf(crmsync.EUNAUTHORIZED, "", "the token is not valid here"))
 			return
 		}
@@ -411,7 +410,7 @@ func (h *Handler) system(r *http.Request) error {
 	if err == nil && c.System {
 		return nil
 	}
-	if looksLikeAgentToken(access.Token(r)) {
+	if access.LooksLikeAgentToken(access.Token(r)) {
 		return crmsync.Errorf(crmsync.EFORBIDDEN, "", "an agent token may not do this; it needs an API token")
 	}
 	if err == nil {
@@ -426,7 +425,7 @@ func (h *Handler) asAgent(r *http.Request, agent string) (access.Caller, error) 
 	if err == nil && c.MayActAs(agent) {
 		return c, nil
 	}
-	if err == nil || looksLikeAgentToken(access.Token(r)) {
+	if err == nil || access.LooksLikeAgentToken(access.Token(r)) {
 		return access.Caller{}, crmsync.Errorf(crmsync.EFORBIDDEN, "", "the token is not agent %s's", agent)
 	}
 	return access.Caller{}, err
@@ -499,27 +498,10 @@ func (h *Handler) whoAmI(r *http.Request, candidates []string) (string, error) {
 			return a, nil
 		}
 	}
-	if looksLikeAgentToken(access.Token(r)) {
+	if access.LooksLikeAgentToken(access.Token(r)) {
 		return "", crmsync.Errorf(crmsync.EFORBIDDEN, "", "this agent may not do this here")
 	}
 	return "", crmsync.Errorf(crmsync.EUNAUTHORIZED, "", "the token is not valid here")
-}
-
-// agentTokenPrefix starts every token access.AgentTokens issues.
-const agentTokenPrefix = "agt_"
-
-// looksLikeAgentToken reports whether tok has the form of an agent token.
-// A token is signed over its agent's id and does not name it, so one of
-// that form that does not verify for the agent at hand is taken to be
-// another agent's: a credential that may not do this (403), where a
-// token of no known form is no credential at all (401).
-func looksLikeAgentToken(tok string) bool {
-	raw, ok := strings.CutPrefix(tok, agentTokenPrefix)
-	if !ok {
-		return false
-	}
-	mac, err := base64.RawURLEncoding.DecodeString(raw)
-	return err == nil && len(mac) == 32
 }
 
 // ---------------------------------------------------------------------
