@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,26 +16,11 @@ import (
 	"github.com/crmsync/crmsync/connectors/crm/lookup"
 	"github.com/crmsync/crmsync/connectors/pega"
 	"github.com/crmsync/crmsync/connectors/pega/pegatest"
+	"github.com/crmsync/crmsync/internal/fakeclock"
 	"github.com/crmsync/crmsync/routing"
 )
 
-// fakeClock drives the routing engine: offers never expire by themselves.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type fakeClock = fakeclock.Clock
 
 // streams publishes to agents' streams exactly as docs/ROUTING.md fixes
 // the format, and reads them back.
@@ -91,7 +75,7 @@ const pegaToken = "pega-token-5e1f"
 // fed to the jobs, agents' streams, and a Pega peer.
 func newRoutedEnv(t *testing.T) *routedEnv {
 	t.Helper()
-	r := &routedEnv{clock: &fakeClock{t: time.UnixMilli(1_733_130_000_000)}}
+	r := &routedEnv{clock: fakeclock.New(time.UnixMilli(1_733_130_000_000))}
 	r.peg = pegatest.New(t, pegatest.Config{Token: pegaToken})
 	fast := DefaultPolicy()
 	fast.InitialDelay, fast.MaxDelay, fast.Window = 20*time.Millisecond, 100*time.Millisecond, time.Hour

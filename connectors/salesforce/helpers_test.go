@@ -1,7 +1,6 @@
 package salesforce_test
 
 import (
-	"sync"
 	"testing"
 	"time"
 
@@ -9,6 +8,7 @@ import (
 
 	"github.com/crmsync/crmsync/connectors/salesforce"
 	"github.com/crmsync/crmsync/connectors/salesforce/sftest"
+	"github.com/crmsync/crmsync/internal/fakeclock"
 )
 
 // Salesforce-shaped ids.
@@ -20,25 +20,9 @@ const (
 	queue18ID = "00GHs000001QuEuAAB"
 )
 
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
+type clock = fakeclock.Clock
 
-func newClock() *clock { return &clock{t: time.Unix(1_733_130_000, 0)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+func newClock() *clock { return fakeclock.New(time.Unix(1_733_130_000, 0)) }
 
 // peer starts an sftest server and a client for it on one fake clock.
 func peer(tb testing.TB, mod ...func(*salesforce.Config)) (*sftest.Server, *salesforce.Client, *clock) {

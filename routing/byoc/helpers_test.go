@@ -13,6 +13,7 @@ import (
 
 	"github.com/crmsync/crmsync/connectors/salesforce"
 	"github.com/crmsync/crmsync/connectors/salesforce/sftest"
+	"github.com/crmsync/crmsync/internal/fakeclock"
 	"github.com/crmsync/crmsync/internal/redistest"
 	"github.com/crmsync/crmsync/routing/byoc"
 )
@@ -25,23 +26,7 @@ const (
 	voiceQ   = "00GHs000001VoIc"
 )
 
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = fakeclock.Clock
 
 // syncBuffer is a log sink safe for concurrent writers.
 type syncBuffer struct {
@@ -93,7 +78,7 @@ func newFixture(tb testing.TB, mod ...func(*byoc.Config)) *fixture {
 	f := &fixture{
 		tb: tb, ctx: context.Background(), rdb: rdb,
 		prefix: redistest.Prefix(tb, rdb) + "{routing}:byoc:",
-		clock:  &clock{t: time.UnixMilli(1_733_130_000_000)},
+		clock:  fakeclock.New(time.UnixMilli(1_733_130_000_000)),
 		logs:   &syncBuffer{},
 	}
 	f.sf = sftest.Start(tb, f.clock.Now)

@@ -9,7 +9,6 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -17,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/fakeclock"
 	"github.com/crmsync/crmsync/internal/redistest"
 	"github.com/crmsync/crmsync/routing"
 	"github.com/crmsync/crmsync/routing/access"
@@ -24,23 +24,7 @@ import (
 
 const apiToken = "test-api-token-0123"
 
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = fakeclock.Clock
 
 type fixture struct {
 	tb     testing.TB
@@ -64,7 +48,7 @@ func newFixture(tb testing.TB) *fixture {
 		ctx:    context.Background(),
 		rdb:    rdb,
 		prefix: redistest.Prefix(tb, rdb) + "{routing}:",
-		clock:  &clock{t: time.UnixMilli(1_733_130_000_000)},
+		clock:  fakeclock.New(time.UnixMilli(1_733_130_000_000)),
 	}
 	e, err := routing.New(rdb, routing.Config{Prefix: f.prefix, Now: f.clock.Now, OfferTimeout: 30 * time.Second})
 	require.NoError(tb, err)

@@ -8,7 +8,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -16,28 +15,13 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/fakeclock"
 	"github.com/crmsync/crmsync/internal/redistest"
 	"github.com/crmsync/crmsync/routing"
 	"github.com/crmsync/crmsync/routing/pega"
 )
 
-// clock is a fake clock the tests move by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	c.t = c.t.Add(d)
-	c.mu.Unlock()
-}
+type clock = fakeclock.Clock
 
 // engineFixture is the endpoints on a real HTTP server, backed by an
 // EngineRouter over a real engine on its own key prefix and a fake clock.
@@ -61,7 +45,7 @@ func newEngineFixture(tb testing.TB, cfg pega.EngineConfig) *engineFixture {
 		ctx:    context.Background(),
 		rdb:    rdb,
 		prefix: redistest.Prefix(tb, rdb) + "{routing}:",
-		clock:  &clock{t: time.UnixMilli(1_764_748_800_000)},
+		clock:  fakeclock.New(time.UnixMilli(1_764_748_800_000)),
 		mark:   "0-0",
 	}
 	e, err := routing.New(rdb, routing.Config{Prefix: f.prefix, Now: f.clock.Now, OfferTimeout: 30 * time.Second})
