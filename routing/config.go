@@ -4,8 +4,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
+
+	"github.com/crmsync/crmsync/internal/scriptstore"
 )
 
 // LogOffPolicy says what becomes of the conversations an agent holds when
@@ -140,16 +141,4 @@ func (c Config) withDefaults() (Config, error) {
 	return c, nil
 }
 
-// hashTag returns what Redis Cluster hashes of key: the text between the
-// first '{' and the next '}', when not empty.
-func hashTag(key string) (string, bool) {
-	i := strings.IndexByte(key, '{')
-	if i < 0 {
-		return "", false
-	}
-	j := strings.IndexByte(key[i+1:], '}')
-	if j <= 0 {
-		return "", false
-	}
-	return key[i+1 : i+1+j], true
-}
+var hashTag = scriptstore.HashTag

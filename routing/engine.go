@@ -5,7 +5,6 @@ import (
 	_ "embed"
 	"errors"
 	"fmt"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -13,6 +12,7 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/scriptstore"
 )
 
 //go:embed engine.lua
@@ -186,55 +186,6 @@ func parseResult(op string, v []any) (result, error) {
 	return r, nil
 }
 
-// unavailable marks a failed Redis round trip: the caller may try again.
-func unavailable(op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("routing: %s: %w", op, err)
-	}
-	var reply redis.Error
-	if errors.As(err, &reply) && !isBusy(err) {
-		// The server answered with an error: a fault of ours, not an
-		// outage.
-		return fmt.Errorf("routing: %s: %w", op, err)
-	}
-	return fmt.Errorf("routing: %s: %w", op, crmsync.Errorf(crmsync.EUNAVAILABLE, "", "routing store: %v", err))
-}
-
-// isBusy reports the server errors that pass: loading, busy with a
-// script, a failover under way.
-func isBusy(err error) bool {
-	m := err.Error()
-	for _, p := range []string{"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY", "CLUSTERDOWN"} {
-		if len(m) >= len(p) && m[:len(p)] == p {
-			return true
-		}
-	}
-	return false
-}
-
-func str(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case nil:
-		return ""
-	}
-	return fmt.Sprint(v)
-}
-
-func num(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
-}
-
 // Tick fires every timer that is due now: offer expiries, preferred-agent
 // waits, queue maximum waits, cooldown ends, heartbeat deadlines. It
 // returns how many fired. Run calls it; tests on a fake clock call it
@@ -285,3 +236,11 @@ func (e *Engine) Run(ctx context.Context) error {
 		}
 	}
 }
+
+// The script stores share these (internal/scriptstore).
+var (
+	str = scriptstore.Str
+	num = scriptstore.Num
+)
+
+func unavailable(op string, err error) error { return scriptstore.Unavailable("routing", op, err) }

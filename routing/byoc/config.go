@@ -9,6 +9,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/connectors/salesforce"
+	"github.com/crmsync/crmsync/internal/scriptstore"
 	"github.com/crmsync/crmsync/routing"
 )
 
@@ -215,11 +216,4 @@ func fieldName(path, vendor string) string {
 	return path
 }
 
-func hasHashTag(key string) bool {
-	i := strings.IndexByte(key, '{')
-	if i < 0 {
-		return false
-	}
-	j := strings.IndexByte(key[i+1:], '}')
-	return j > 0
-}
+func hasHashTag(key string) bool { _, ok := scriptstore.HashTag(key); return ok }

@@ -3,16 +3,14 @@ package pull
 import (
 	"context"
 	_ "embed"
-	"errors"
 	"fmt"
-	"strconv"
-	"strings"
 	"unicode"
 	"unicode/utf8"
 
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/scriptstore"
 	"github.com/crmsync/crmsync/routing"
 )
 
@@ -81,55 +79,6 @@ func (s *Store) run(ctx context.Context, op string, args ...any) ([]any, error) 
 // reaches.
 const codeStale = "stale"
 
-// unavailable marks a failed Redis round trip: the caller may try again.
-func unavailable(op string, err error) error {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return fmt.Errorf("pull: %s: %w", op, err)
-	}
-	var reply redis.Error
-	if errors.As(err, &reply) && !isBusy(err) {
-		// The server answered with an error: a fault of ours, not an
-		// outage.
-		return fmt.Errorf("pull: %s: %w", op, err)
-	}
-	return fmt.Errorf("pull: %s: %w", op, crmsync.Errorf(crmsync.EUNAVAILABLE, "", "routing store: %v", err))
-}
-
-// isBusy reports the server errors that pass: loading, busy with a
-// script, a failover under way.
-func isBusy(err error) bool {
-	m := err.Error()
-	for _, p := range []string{"LOADING", "BUSY", "TRYAGAIN", "MASTERDOWN", "READONLY", "CLUSTERDOWN"} {
-		if strings.HasPrefix(m, p) {
-			return true
-		}
-	}
-	return false
-}
-
-func str(v any) string {
-	switch x := v.(type) {
-	case string:
-		return x
-	case int64:
-		return strconv.FormatInt(x, 10)
-	case nil:
-		return ""
-	}
-	return fmt.Sprint(v)
-}
-
-func num(v any) int64 {
-	switch x := v.(type) {
-	case int64:
-		return x
-	case string:
-		n, _ := strconv.ParseInt(x, 10, 64)
-		return n
-	}
-	return 0
-}
-
 // Limits on what a caller may store.
 const (
 	maxNameLen      = 256
@@ -164,3 +113,11 @@ func checkText(field, s string, max int) error {
 	}
 	return nil
 }
+
+// The script stores share these (internal/scriptstore).
+var (
+	str = scriptstore.Str
+	num = scriptstore.Num
+)
+
+func unavailable(op string, err error) error { return scriptstore.Unavailable("pull", op, err) }
