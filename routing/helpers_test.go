@@ -3,7 +3,6 @@ package routing
 import (
 	"context"
 	"encoding/json"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -159,30 +158,7 @@ func (f *fixture) drain(agents ...string) {
 // dump is everything under the fixture's prefix, for "nothing changed".
 func (f *fixture) dump() map[string]string {
 	f.tb.Helper()
-	out := map[string]string{}
-	keys, err := f.rdb.Keys(f.ctx, f.prefix+"*").Result()
-	require.NoError(f.tb, err)
-	for _, k := range keys {
-		typ := f.rdb.Type(f.ctx, k).Val()
-		var v any
-		switch typ {
-		case "hash":
-			v = f.rdb.HGetAll(f.ctx, k).Val()
-		case "set":
-			m := f.rdb.SMembers(f.ctx, k).Val()
-			sort.Strings(m)
-			v = m
-		case "zset":
-			v = f.rdb.ZRangeWithScores(f.ctx, k, 0, -1).Val()
-		case "stream":
-			v = f.rdb.XRange(f.ctx, k, "-", "+").Val()
-		default:
-			v = f.rdb.Get(f.ctx, k).Val()
-		}
-		b, _ := json.Marshal(v)
-		out[strings.TrimPrefix(k, f.prefix)] = typ + ":" + string(b)
-	}
-	return out
+	return redistest.Dump(f.tb, f.rdb, f.prefix)
 }
 
 // summary describes conversations ("c1") and agents ("@sara") in one

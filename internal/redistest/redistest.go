@@ -8,7 +8,9 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/hex"
+	"encoding/json"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -127,4 +129,42 @@ func DeletePrefix(c redis.UniversalClient, p string) {
 func DropQueue(c redis.UniversalClient, queue string) {
 	DeletePrefix(c, "asynq:{"+queue+"}:")
 	c.SRem(context.Background(), "asynq:queues", queue)
+}
+
+// Dump reads every key that starts with p, by its name less p, as its type
+// and its contents in JSON: two dumps are equal when nothing under p
+// changed, which is how tests show that a refused request wrote nothing.
+func Dump(tb testing.TB, c redis.UniversalClient, p string) map[string]string {
+	tb.Helper()
+	ctx := context.Background()
+	out := map[string]string{}
+	iter := c.Scan(ctx, 0, p+"*", 1000).Iterator()
+	for iter.Next(ctx) {
+		k := iter.Val()
+		typ := c.Type(ctx, k).Val()
+		var v any
+		switch typ {
+		case "hash":
+			v = c.HGetAll(ctx, k).Val()
+		case "set":
+			m := c.SMembers(ctx, k).Val()
+			sort.Strings(m)
+			v = m
+		case "zset":
+			v = c.ZRangeWithScores(ctx, k, 0, -1).Val()
+		case "stream":
+			v = c.XRange(ctx, k, "-", "+").Val()
+		default:
+			v = c.Get(ctx, k).Val()
+		}
+		b, err := json.Marshal(v)
+		if err != nil {
+			tb.Fatalf("redistest: dump %s: %v", k, err)
+		}
+		out[strings.TrimPrefix(k, p)] = typ + ":" + string(b)
+	}
+	if err := iter.Err(); err != nil {
+		tb.Fatalf("redistest: dump %s*: %v", p, err)
+	}
+	return out
 }

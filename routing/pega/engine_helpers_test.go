@@ -2,10 +2,8 @@ package pega_test
 
 import (
 	"context"
-	"encoding/json"
 	"log/slog"
 	"net/http/httptest"
-	"sort"
 	"strconv"
 	"strings"
 	"testing"
@@ -198,31 +196,7 @@ func or(s, def string) string {
 // changed.
 func (f *engineFixture) dump() map[string]string {
 	f.tb.Helper()
-	out := map[string]string{}
-	keys, err := f.rdb.Keys(f.ctx, f.prefix+"*").Result()
-	require.NoError(f.tb, err)
-	for _, k := range keys {
-		typ := f.rdb.Type(f.ctx, k).Val()
-		var v any
-		switch typ {
-		case "hash":
-			v = f.rdb.HGetAll(f.ctx, k).Val()
-		case "set":
-			m := f.rdb.SMembers(f.ctx, k).Val()
-			sort.Strings(m)
-			v = m
-		case "zset":
-			v = f.rdb.ZRangeWithScores(f.ctx, k, 0, -1).Val()
-		case "stream":
-			v = f.rdb.XRange(f.ctx, k, "-", "+").Val()
-		default:
-			v = f.rdb.Get(f.ctx, k).Val()
-		}
-		b, err := json.Marshal(v)
-		require.NoError(f.tb, err)
-		out[strings.TrimPrefix(k, f.prefix)] = typ + ":" + string(b)
-	}
-	return out
+	return redistest.Dump(f.tb, f.rdb, f.prefix)
 }
 
 // event posts a routing event and returns its answer.
