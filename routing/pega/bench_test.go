@@ -14,7 +14,13 @@ package pega_test
 // engine's own rate, which bounds the endpoint's). It reports the rates,
 // the ratio of the endpoint's to the ceiling's (the figure to watch, since
 // the machine is shared and its absolute speed varies) and to the
-// engine's, and the p50 and p99 latency of each:
+// engine's, and the p50 and p99 latency of each.
+//
+// Two more phases bound what any Redis-backed engine could reach here:
+// the trivial GET handler making one bare EVALSHA of "return 1" before it
+// answers (eval-get: an HTTP request and the cheapest Redis round trip),
+// and the route endpoint itself (bearer check, decoding, answer) over a
+// router whose Route is that same bare EVALSHA (bare-eval-route).
 //
 //	REDIS_URL=redis://127.0.0.1:6379/0 go test ./routing/pega -run '^$' -bench BenchmarkRouteEndpoint -benchtime 20000x
 //
@@ -34,6 +40,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/redis/go-redis/v9"
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/redistest"
@@ -70,6 +78,12 @@ func BenchmarkRouteEndpoint(b *testing.B) {
 	client := &http.Client{Transport: tr}
 
 	router := pega.NewEngineRouter(e, pega.EngineConfig{})
+	bare, err := pega.New(bareRouter{rdb: rdb, script: redis.NewScript("return 1")}, pega.Config{BearerTokens: []crmsync.Secret{testToken}})
+	if err != nil {
+		b.Fatal(err)
+	}
+	bareSrv := httptest.NewServer(bare.RouteHandler())
+	defer bareSrv.Close()
 	b.ResetTimer()
 	ceil := load(b, b.N, func(int) error {
 		return send(client, http.MethodGet, ceilSrv.URL, nil, []byte(`"ok"`))
@@ -85,19 +99,53 @@ func BenchmarkRouteEndpoint(b *testing.B) {
 		}
 		return err
 	})
+	trivial := redis.NewScript("return 1")
+	evalSrv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if err := trivial.Run(r.Context(), rdb, nil).Err(); err != nil {
+			http.Error(w, err.Error(), http.StatusServiceUnavailable)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = io.WriteString(w, `{"_status":"ok"}`+"\n")
+	}))
+	defer evalSrv.Close()
+	evalGet := load(b, b.N, func(int) error {
+		return send(client, http.MethodGet, evalSrv.URL, nil, []byte(`"ok"`))
+	})
+	bareRoute := load(b, b.N, func(i int) error {
+		body := fmt.Appendf(nil, `{"_conversation_id":"b%d","_queue_name":"Billing","_source":"chat","_preferred_agent":"","_priority_queuing":"false"}`, i)
+		return send(client, http.MethodPost, bareSrv.URL+pega.RoutePath, body, []byte(`"_identifying_route"`))
+	})
 	b.StopTimer()
 
 	b.ReportMetric(float64(route.elapsed.Nanoseconds())/float64(b.N), "ns/op")
 	for _, m := range []struct {
 		name string
 		r    loadResult
-	}{{"route", route}, {"ceiling", ceil}, {"engine", engine}} {
+	}{{"route", route}, {"ceiling", ceil}, {"engine", engine}, {"eval-get", evalGet}, {"bare-eval-route", bareRoute}} {
 		b.ReportMetric(m.r.rate(), m.name+"-req/s")
 		b.ReportMetric(ms(m.r.p(50)), m.name+"-p50-ms")
 		b.ReportMetric(ms(m.r.p(99)), m.name+"-p99-ms")
 	}
 	b.ReportMetric(route.rate()/ceil.rate(), "route/ceiling")
 	b.ReportMetric(route.rate()/engine.rate(), "route/engine")
+	b.ReportMetric(evalGet.rate()/ceil.rate(), "eval-get/ceiling")
+	b.ReportMetric(bareRoute.rate()/ceil.rate(), "bare-eval-route/ceiling")
+}
+
+// bareRouter answers every route request after one bare script call: the
+// least a Redis-backed router could do. Only Route is called.
+type bareRouter struct {
+	pega.Router
+	rdb    redis.UniversalClient
+	script *redis.Script
+}
+
+func (r bareRouter) Route(ctx context.Context, _ pega.RouteRequest) (pega.RouteResult, error) {
+	if err := r.script.Run(ctx, r.rdb, nil).Err(); err != nil {
+		return pega.RouteResult{}, err
+	}
+	return pega.RouteResult{Identifying: true}, nil
 }
 
 // loadResult is one phase's outcome.
