@@ -11,10 +11,11 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"time"
 
 	"golang.org/x/oauth2"
+
+	"github.com/crmsync/crmsync/internal/httperr"
 )
 
 // Options are a Client's collaborators. Every field may be left zero.
@@ -196,8 +197,8 @@ func (c *Client) send(ctx context.Context, o *outgoing) (*response, error) {
 			return nil, &HTTPError{
 				Endpoint:   o.endpoint,
 				Status:     resp.status,
-				RetryAfter: retryAfter(resp.header.Get("Retry-After"), c.now()),
-				Body:       cut(c.red.String(string(resp.body)), maxErrorBody),
+				RetryAfter: httperr.RetryAfter(resp.header.Get("Retry-After"), c.now()),
+				Body:       httperr.Cut(c.red.String(string(resp.body)), maxErrorBody),
 			}
 		}
 		return resp, nil
@@ -245,7 +246,7 @@ func (c *Client) attempt(ctx context.Context, o *outgoing, attempt int) (*respon
 		return nil, nil, terr
 	}
 	if resp.StatusCode < 200 || resp.StatusCode > 299 {
-		call.Err = cut(c.red.String(string(body)), 200)
+		call.Err = httperr.Cut(c.red.String(string(body)), 200)
 		if call.Err == "" {
 			call.Err = http.StatusText(resp.StatusCode)
 		}
@@ -327,23 +328,4 @@ func (c *Client) transportError(ctx, actx context.Context, endpoint string, err 
 	timeout := errors.Is(actx.Err(), context.DeadlineExceeded) || errors.Is(err, context.DeadlineExceeded) ||
 		(errors.As(err, &ne) && ne.Timeout())
 	return &TransportError{Endpoint: endpoint, Err: c.red.wrapError(err), Timeout: timeout}
-}
-
-// retryAfter reads a Retry-After header: delay seconds or an HTTP date.
-func retryAfter(v string, now time.Time) time.Duration {
-	if v == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(v); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(v); err == nil {
-		if d := t.Sub(now); d > 0 {
-			return d
-		}
-	}
-	return 0
 }

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/crmsync/crmsync/internal/httperr"
 	"github.com/crmsync/crmsync/templating"
 )
 
@@ -106,7 +107,7 @@ func (c *Client) Send(ctx context.Context, endpoint string, v *templating.Values
 		}
 		return Result{}, err
 	}
-	res := Result{Status: resp.status, Body: cut(c.red.String(string(resp.body)), maxResultBody)}
+	res := Result{Status: resp.status, Body: httperr.Cut(c.red.String(string(resp.body)), maxResultBody)}
 	creates := endpoint == EndpointCreateAccount || endpoint == EndpointCreateRecord || endpoint == EndpointUploadFile
 	if !creates && len(trimSpace(resp.body)) == 0 {
 		return res, nil // found nothing, or an update that answers 204

@@ -3,9 +3,9 @@ package crm
 import (
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 	"time"
+
+	"github.com/crmsync/crmsync/internal/httperr"
 )
 
 // ErrNotConfigured is returned when the step needs an endpoint (or a file
@@ -34,14 +34,7 @@ type HTTPError struct {
 }
 
 func (e *HTTPError) Error() string {
-	s := fmt.Sprintf("crm: %s: status %d", e.Endpoint, e.Status)
-	if t := http.StatusText(e.Status); t != "" {
-		s += " " + strings.ToLower(t)
-	}
-	if b := strings.Join(strings.Fields(cut(e.Body, 200)), " "); b != "" {
-		s += ": " + b
-	}
-	return s
+	return httperr.StatusMessage("crm", e.Endpoint, e.Status, "", e.Body)
 }
 
 // TransportError is a request that got no complete answer: connection
@@ -53,10 +46,7 @@ type TransportError struct {
 }
 
 func (e *TransportError) Error() string {
-	if e.Timeout {
-		return fmt.Sprintf("crm: %s: timeout: %v", e.Endpoint, e.Err)
-	}
-	return fmt.Sprintf("crm: %s: %v", e.Endpoint, e.Err)
+	return httperr.TransportMessage("crm", e.Endpoint, e.Timeout, e.Err)
 }
 
 func (e *TransportError) Unwrap() error { return e.Err }
@@ -71,15 +61,4 @@ type ResponseError struct {
 
 func (e *ResponseError) Error() string {
 	return fmt.Sprintf("crm: %s: response: %s", e.Endpoint, e.Reason)
-}
-
-// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && n < len(s) && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

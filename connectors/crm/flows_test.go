@@ -491,16 +491,6 @@ func TestHTTPErrorRetryAfter(t *testing.T) {
 	assert.NotEmpty(t, calls[0].Err)
 }
 
-func TestRetryAfterParsing(t *testing.T) {
-	now := time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
-	assert.Equal(t, time.Duration(0), retryAfter("", now))
-	assert.Equal(t, 120*time.Second, retryAfter("120", now))
-	assert.Equal(t, time.Duration(0), retryAfter("-3", now))
-	assert.Equal(t, 90*time.Second, retryAfter(now.Add(90*time.Second).Format(http.TimeFormat), now))
-	assert.Equal(t, time.Duration(0), retryAfter(now.Add(-time.Hour).Format(http.TimeFormat), now))
-	assert.Equal(t, time.Duration(0), retryAfter("soon", now))
-}
-
 func TestTransportErrors(t *testing.T) {
 	t.Run("dropped connection", func(t *testing.T) {
 		crm, base := startCRM(t, samplecrm.Options{})

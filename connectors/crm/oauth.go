@@ -11,6 +11,8 @@ import (
 
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
+
+	"github.com/crmsync/crmsync/internal/httperr"
 )
 
 // endpointToken names token requests in calls, metrics and errors.
@@ -225,8 +227,8 @@ func (s *tokenSource) fetchError(endpoint string, err error) error {
 		return fmt.Errorf("crm: %s: oauth2 token: %w", endpoint, &HTTPError{
 			Endpoint:   endpointToken,
 			Status:     re.Response.StatusCode,
-			RetryAfter: retryAfter(re.Response.Header.Get("Retry-After"), s.c.now()),
-			Body:       cut(red.String(string(re.Body)), maxErrorBody),
+			RetryAfter: httperr.RetryAfter(re.Response.Header.Get("Retry-After"), s.c.now()),
+			Body:       httperr.Cut(red.String(string(re.Body)), maxErrorBody),
 		})
 	case errors.As(err, &re):
 		return fmt.Errorf("crm: %s: oauth2 token: %w", endpoint, &ResponseError{Endpoint: endpointToken, Reason: red.String(re.ErrorCode + " " + re.ErrorDescription)})

@@ -10,13 +10,13 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
 	"unicode"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/httperr"
 	"golang.org/x/oauth2"
 	"golang.org/x/oauth2/clientcredentials"
 )
@@ -102,7 +102,7 @@ func (c *Client) Assign(ctx context.Context, conversation, agent string) error {
 	case "fail":
 		return fmt.Errorf("pega: conversation %s, agent %s: %w", conversation, agent, ErrFail)
 	}
-	return &ResponseError{Endpoint: EndpointPostRoutingEvents, Reason: fmt.Sprintf("_status is %q, want Success or Fail", cut(status, 40))}
+	return &ResponseError{Endpoint: EndpointPostRoutingEvents, Reason: fmt.Sprintf("_status is %q, want Success or Fail", httperr.Cut(status, 40))}
 }
 
 // post sends body and returns the answer's _status, lowered. Under OAuth
@@ -147,8 +147,8 @@ func (c *Client) post(ctx context.Context, body []byte) (string, error) {
 			return "", &HTTPError{
 				Endpoint:   EndpointPostRoutingEvents,
 				Status:     resp.StatusCode,
-				RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
-				Body:       c.red.redact(cut(string(raw), 512)),
+				RetryAfter: httperr.RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+				Body:       c.red.redact(httperr.Cut(string(raw), 512)),
 			}
 		}
 		if tooLarge {
@@ -223,8 +223,8 @@ func (c *Client) tokenError(err error) error {
 		return &HTTPError{
 			Endpoint:   EndpointToken,
 			Status:     re.Response.StatusCode,
-			RetryAfter: retryAfter(re.Response.Header.Get("Retry-After"), time.Now()),
-			Body:       c.red.redact(cut(string(re.Body), 512)),
+			RetryAfter: httperr.RetryAfter(re.Response.Header.Get("Retry-After"), time.Now()),
+			Body:       c.red.redact(httperr.Cut(string(re.Body), 512)),
 		}
 	}
 	var ue interface{ Timeout() bool } // *url.Error, net.Error
@@ -238,7 +238,7 @@ func (c *Client) tokenError(err error) error {
 func (c *Client) transportError(endpoint string, err error) error {
 	var ne net.Error
 	timeout := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-	return &TransportError{Endpoint: endpoint, Err: redactedError{c.red.redact(err.Error()), err}, Timeout: timeout}
+	return &TransportError{Endpoint: endpoint, Err: httperr.Redacted(c.red.redact(err.Error()), err), Timeout: timeout}
 }
 
 // readCapped reads up to MaxResponseBytes and says whether there was more.
@@ -265,24 +265,6 @@ func checkArg(field, s string) error {
 		return crmsync.Errorf(crmsync.EINVALID, field, "holds a control character")
 	}
 	return nil
-}
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(h); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
 }
 
 // redactor replaces every secret the client knows (configured ones and
@@ -330,13 +312,3 @@ func (r *redactor) redact(s string) string {
 	}
 	return s
 }
-
-// redactedError shows a redacted message but keeps the original error in
-// the chain for errors.Is and errors.As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }

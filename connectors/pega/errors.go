@@ -4,9 +4,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net/http"
-	"strings"
 	"time"
+
+	"github.com/crmsync/crmsync/internal/httperr"
 )
 
 // Endpoints, as errors name them.
@@ -32,20 +32,11 @@ type HTTPError struct {
 }
 
 func (e *HTTPError) Error() string {
-	s := fmt.Sprintf("pega: %s: status %d", e.Endpoint, e.Status)
-	if t := http.StatusText(e.Status); t != "" {
-		s += " " + strings.ToLower(t)
-	}
-	if b := strings.Join(strings.Fields(cut(e.Body, 200)), " "); b != "" {
-		s += ": " + b
-	}
-	return s
+	return httperr.StatusMessage("pega", e.Endpoint, e.Status, "", e.Body)
 }
 
 // Temporary reports whether the status may clear by itself: 429 and 5xx.
-func (e *HTTPError) Temporary() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
-}
+func (e *HTTPError) Temporary() bool { return httperr.Temporary(e.Status) }
 
 // TransportError is a call that got no complete answer: connection
 // refused, reset or dropped, or a timeout.
@@ -56,10 +47,7 @@ type TransportError struct {
 }
 
 func (e *TransportError) Error() string {
-	if e.Timeout {
-		return fmt.Sprintf("pega: %s: timeout: %v", e.Endpoint, e.Err)
-	}
-	return fmt.Sprintf("pega: %s: %v", e.Endpoint, e.Err)
+	return httperr.TransportMessage("pega", e.Endpoint, e.Timeout, e.Err)
 }
 
 func (e *TransportError) Unwrap() error { return e.Err }
@@ -105,15 +93,4 @@ func Retryable(err error) (ok bool, after time.Duration) {
 		return true, 0
 	}
 	return false, 0
-}
-
-// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/httperr"
 )
 
 // RoutingType says whether a conversation is new or being transferred.
@@ -241,8 +242,8 @@ func (c *Client) do(ctx context.Context, op, method, contentType string, body []
 			Op:         op,
 			Status:     resp.StatusCode,
 			RequestID:  reqID,
-			RetryAfter: retryAfter(resp.Header.Get("Retry-After"), time.Now()),
-			Body:       cut(c.redact(string(raw)), 512),
+			RetryAfter: httperr.RetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+			Body:       httperr.Cut(c.redact(string(raw)), 512),
 		}
 	}
 	return Result{RequestID: reqID, Status: resp.StatusCode}, nil
@@ -251,7 +252,7 @@ func (c *Client) do(ctx context.Context, op, method, contentType string, body []
 func (c *Client) transportError(op, reqID string, err error) error {
 	var ne net.Error
 	timeout := errors.Is(err, context.DeadlineExceeded) || errors.As(err, &ne) && ne.Timeout()
-	return &TransportError{Op: op, RequestID: reqID, Err: redactedError{c.redact(err.Error()), err}, Timeout: timeout}
+	return &TransportError{Op: op, RequestID: reqID, Err: httperr.Redacted(c.redact(err.Error()), err), Timeout: timeout}
 }
 
 // redact hides the token in text bound for an error: a server or proxy
@@ -301,9 +302,9 @@ func CheckAttributes(field string, attrs map[string]string) error {
 		case hasControl(k):
 			return crmsync.Errorf(crmsync.EINVALID, field, "holds a name with a control character")
 		case len(v) > MaxAttributeValue:
-			return crmsync.Errorf(crmsync.EINVALID, field+"."+cut(k, 40), "is longer than %d bytes", MaxAttributeValue)
+			return crmsync.Errorf(crmsync.EINVALID, field+"."+httperr.Cut(k, 40), "is longer than %d bytes", MaxAttributeValue)
 		case hasControl(v):
-			return crmsync.Errorf(crmsync.EINVALID, field+"."+cut(k, 40), "holds a control character")
+			return crmsync.Errorf(crmsync.EINVALID, field+"."+httperr.Cut(k, 40), "holds a control character")
 		}
 	}
 	return nil

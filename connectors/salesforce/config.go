@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/httperr"
 )
 
 // Path is where the route API is served, under the base URL. The vendor
@@ -183,7 +184,7 @@ func parseKey(s crmsync.Secret) (*rsa.PrivateKey, error) {
 		}
 		key = rk
 	default:
-		return nil, crmsync.Errorf(crmsync.EINVALID, field, "is a PEM block of type %q, want RSA PRIVATE KEY or PRIVATE KEY", cut(block.Type, 40))
+		return nil, crmsync.Errorf(crmsync.EINVALID, field, "is a PEM block of type %q, want RSA PRIVATE KEY or PRIVATE KEY", httperr.Cut(block.Type, 40))
 	}
 	if key.N.BitLen() < MinKeyBits {
 		return nil, crmsync.Errorf(crmsync.EINVALID, field, "is %d bits, want at least %d", key.N.BitLen(), MinKeyBits)

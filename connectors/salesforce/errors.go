@@ -3,11 +3,10 @@ package salesforce
 import (
 	"context"
 	"errors"
-	"fmt"
 	"net/http"
-	"strconv"
-	"strings"
 	"time"
+
+	"github.com/crmsync/crmsync/internal/httperr"
 )
 
 // Operations, as errors name them.
@@ -31,23 +30,11 @@ type HTTPError struct {
 }
 
 func (e *HTTPError) Error() string {
-	s := fmt.Sprintf("salesforce: %s: status %d", e.Op, e.Status)
-	if t := http.StatusText(e.Status); t != "" {
-		s += " " + strings.ToLower(t)
-	}
-	if e.RequestID != "" {
-		s += " (request " + e.RequestID + ")"
-	}
-	if b := strings.Join(strings.Fields(cut(e.Body, 200)), " "); b != "" {
-		s += ": " + b
-	}
-	return s
+	return httperr.StatusMessage("salesforce", e.Op, e.Status, e.RequestID, e.Body)
 }
 
 // Temporary reports whether the status may clear by itself: 429 and 5xx.
-func (e *HTTPError) Temporary() bool {
-	return e.Status == http.StatusTooManyRequests || e.Status >= 500
-}
+func (e *HTTPError) Temporary() bool { return httperr.Temporary(e.Status) }
 
 // TransportError is a call that got no complete answer: connection
 // refused, reset or dropped, or a timeout.
@@ -59,10 +46,8 @@ type TransportError struct {
 }
 
 func (e *TransportError) Error() string {
-	if e.Timeout {
-		return fmt.Sprintf("salesforce: %s (request %s): timeout: %v", e.Op, e.RequestID, e.Err)
-	}
-	return fmt.Sprintf("salesforce: %s (request %s): %v", e.Op, e.RequestID, e.Err)
+	name := e.Op + " (request " + e.RequestID + ")"
+	return httperr.TransportMessage("salesforce", name, e.Timeout, e.Err)
 }
 
 func (e *TransportError) Unwrap() error { return e.Err }
@@ -103,42 +88,3 @@ func IsNotFound(err error) bool {
 	var he *HTTPError
 	return errors.As(err, &he) && he.Status == http.StatusNotFound
 }
-
-// retryAfter reads a Retry-After header: seconds or an HTTP date.
-func retryAfter(h string, now time.Time) time.Duration {
-	h = strings.TrimSpace(h)
-	if h == "" {
-		return 0
-	}
-	if n, err := strconv.Atoi(h); err == nil {
-		if n < 0 {
-			return 0
-		}
-		return time.Duration(n) * time.Second
-	}
-	if t, err := http.ParseTime(h); err == nil && t.After(now) {
-		return t.Sub(now)
-	}
-	return 0
-}
-
-// cut shortens s to at most n bytes without splitting a UTF-8 sequence.
-func cut(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
-}
-
-// redactedError shows a redacted message but keeps the original error in
-// the chain for errors.Is and errors.As.
-type redactedError struct {
-	msg string
-	err error
-}
-
-func (e redactedError) Error() string { return e.msg }
-func (e redactedError) Unwrap() error { return e.err }

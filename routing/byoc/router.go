@@ -14,6 +14,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/connectors/salesforce"
+	"github.com/crmsync/crmsync/internal/httperr"
 	"github.com/crmsync/crmsync/routing"
 )
 
@@ -274,7 +275,7 @@ func (r *Router) remove(ctx context.Context, conv, token, reason string) (bool, 
 	if callErr != nil && !salesforce.IsNotFound(callErr) {
 		// 404: Salesforce holds no pending routing for it any more (a rep
 		// took it); that is what deleting wanted.
-		text = truncate(callErr.Error(), 300)
+		text = httperr.Cut(callErr.Error(), 300)
 		outcome = "final"
 		if ok, after := salesforce.Retryable(callErr); ok {
 			outcome = "retry"
@@ -420,14 +421,4 @@ func ms(s string) time.Time {
 		return time.Time{}
 	}
 	return time.UnixMilli(atoi(s)).UTC()
-}
-
-func truncate(s string, n int) string {
-	if len(s) <= n {
-		return s
-	}
-	for n > 0 && s[n]&0xC0 == 0x80 {
-		n--
-	}
-	return s[:n]
 }
