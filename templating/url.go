@@ -16,15 +16,9 @@ import (
 // A query parameter whose variables all render empty is left out, as the
 // vendor does for lookup URLs; literal parameters always stay.
 type URL struct {
-	src  string
-	vars []Var
-
-	head []seg // scheme, host and path
-	// query holds the &-separated parts after ?; nil when there is no ?.
-	query [][]seg
-	frag  []seg
-	// hasFrag tells "#" with nothing after it from no fragment at all.
-	hasFrag bool
+	src   string
+	vars  []Var
+	parts URLParts[seg]
 }
 
 // ParseURL parses a URL template. With its variables left out it must be an
@@ -89,69 +83,88 @@ func ParseURL(src string) (*URL, error) {
 	}
 
 	t := &URL{src: src, vars: p.vars}
-	t.split(segs)
+	t.parts = SplitURL(segs, segLit, litSeg)
 	return t, nil
 }
 
-// split sorts segs into head, query parts and fragment.
-func (t *URL) split(segs []seg) {
+func segLit(s seg) (string, bool) { return s.lit, s.v == 0 }
+
+func litSeg(lit string) seg { return seg{lit: lit} }
+
+// URLParts holds a URL template's segments sorted by the part of the URL
+// they land in, so that each variable can be escaped for its place and each
+// query parameter kept or left out on its own. S is the caller's segment
+// type, one run of literal text or one variable.
+type URLParts[S any] struct {
+	Head  []S   // scheme, host and path
+	Query [][]S // the &-separated parameters after ?; nil when there is no ?
+	Frag  []S
+	// HasFrag tells "#" with nothing after it from no fragment at all.
+	HasFrag bool
+}
+
+// SplitURL sorts a URL template's segments into head, query parameters and
+// fragment. It cuts literal text only, at the first ? and # and at each &
+// between them, so that no value can move a cut; a ? or & after the # is
+// fragment text. lit reports a segment's literal text, or false for a
+// variable; text makes a literal segment from a piece of that text.
+//
+// The cut pieces share the segments' text, so splitting once at parse time
+// leaves nothing to allocate when the URL is rendered.
+func SplitURL[S any](segs []S, lit func(S) (string, bool), text func(string) S) URLParts[S] {
 	const (
 		inHead = iota
 		inQuery
 		inFrag
 	)
+	var p URLParts[S]
 	zone := inHead
-	add := func(s seg) {
+	add := func(s S) {
 		switch zone {
 		case inHead:
-			t.head = append(t.head, s)
+			p.Head = append(p.Head, s)
 		case inQuery:
-			last := len(t.query) - 1
-			t.query[last] = append(t.query[last], s)
-		case inFrag:
-			t.frag = append(t.frag, s)
+			last := len(p.Query) - 1
+			p.Query[last] = append(p.Query[last], s)
+		default:
+			p.Frag = append(p.Frag, s)
 		}
 	}
 	for _, s := range segs {
-		if s.v != 0 {
+		l, ok := lit(s)
+		if !ok {
 			add(s)
 			continue
 		}
-		lit := s.lit
-		for lit != "" {
-			var stops string
+		for l != "" {
+			i := -1
 			switch zone {
 			case inHead:
-				stops = "?#"
+				i = strings.IndexAny(l, "?#")
 			case inQuery:
-				stops = "&#"
-			default:
-				stops = ""
-			}
-			i := -1
-			if stops != "" {
-				i = strings.IndexAny(lit, stops)
+				i = strings.IndexAny(l, "&#")
 			}
 			if i < 0 {
-				add(seg{lit: lit})
+				add(text(l))
 				break
 			}
 			if i > 0 {
-				add(seg{lit: lit[:i]})
+				add(text(l[:i]))
 			}
-			switch lit[i] {
+			switch l[i] {
 			case '?':
 				zone = inQuery
-				t.query = [][]seg{nil}
+				p.Query = [][]S{nil}
 			case '&':
-				t.query = append(t.query, nil)
+				p.Query = append(p.Query, nil)
 			case '#':
 				zone = inFrag
-				t.hasFrag = true
+				p.HasFrag = true
 			}
-			lit = lit[i+1:]
+			l = l[i+1:]
 		}
 	}
+	return p
 }
 
 // MustParseURL is like ParseURL but panics on error. It is meant for URLs
@@ -191,12 +204,12 @@ func (t *URL) Execute(v *Values, m Mode) (url string, complete bool) {
 			b.WriteString(escape(val))
 		}
 	}
-	write(t.head, pathEscape)
-	if t.query != nil {
+	write(t.parts.Head, pathEscape)
+	if t.parts.Query != nil {
 		// A blank query part changes nothing about completeness.
 		full := complete
 		sep := byte('?')
-		for _, part := range t.query {
+		for _, part := range t.parts.Query {
 			if blankSegs(part, v, m) {
 				continue
 			}
@@ -206,9 +219,9 @@ func (t *URL) Execute(v *Values, m Mode) (url string, complete bool) {
 		}
 		complete = full
 	}
-	if t.hasFrag {
+	if t.parts.HasFrag {
 		b.WriteByte('#')
-		write(t.frag, fragmentEscape)
+		write(t.parts.Frag, fragmentEscape)
 	}
 	return b.String(), complete
 }

@@ -188,3 +188,40 @@ func TestURLExecuteConcurrent(t *testing.T) {
 	}
 	wg.Wait()
 }
+
+func TestSplitURL(t *testing.T) {
+	// A segment type of another package's own: a name for a variable, or
+	// literal text.
+	type part struct{ lit, name string }
+	l := func(s string) part { return part{lit: s} }
+	v := func(name string) part { return part{name: name} }
+	split := func(segs ...part) URLParts[part] {
+		return SplitURL(segs, func(p part) (string, bool) { return p.lit, p.name == "" }, l)
+	}
+
+	tests := []struct {
+		desc string
+		segs []part
+		want URLParts[part]
+	}{
+		{"head only", []part{l("https://h/a/"), v("X")},
+			URLParts[part]{Head: []part{l("https://h/a/"), v("X")}}},
+		{"query cut inside literal", []part{l("https://h/?a="), v("X"), l("&b=1&c="), v("Y")},
+			URLParts[part]{Head: []part{l("https://h/")}, Query: [][]part{{l("a="), v("X")}, {l("b=1")}, {l("c="), v("Y")}}}},
+		{"empty parameters kept as parts", []part{l("https://h/?&&a=1")},
+			URLParts[part]{Head: []part{l("https://h/")}, Query: [][]part{nil, nil, {l("a=1")}}}},
+		{"bare question mark", []part{l("https://h/?")},
+			URLParts[part]{Head: []part{l("https://h/")}, Query: [][]part{nil}}},
+		{"fragment ends the query", []part{l("https://h/?a="), v("X"), l("#/s?q="), v("Y"), l("&r")},
+			URLParts[part]{Head: []part{l("https://h/")}, Query: [][]part{{l("a="), v("X")}}, Frag: []part{l("/s?q="), v("Y"), l("&r")}, HasFrag: true}},
+		{"empty fragment", []part{l("https://h/#")},
+			URLParts[part]{Head: []part{l("https://h/")}, HasFrag: true}},
+		{"variable segments are not cut", []part{l("https://h/"), v("?&#")},
+			URLParts[part]{Head: []part{l("https://h/"), v("?&#")}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.desc, func(t *testing.T) {
+			assert.Equal(t, tt.want, split(tt.segs...))
+		})
+	}
+}

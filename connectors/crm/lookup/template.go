@@ -7,6 +7,8 @@ import (
 	"regexp"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/crmsync/crmsync/templating"
 )
 
 // variable identifies one template variable; 0 marks literal text.
@@ -79,11 +81,8 @@ type seg struct {
 // fragment. The cuts are made once, on the template's own text, so no
 // value can move them.
 type template struct {
-	head    []seg
-	query   [][]seg // nil when the template has no query
-	frag    []seg
-	hasFrag bool // tells "#" with nothing after it from no fragment
-	size    int  // length of the literal text, to size the output
+	parts templating.URLParts[seg]
+	size  int // length of the literal text, to size the output
 }
 
 // parseError says what is wrong and where, by column (runes, from 1).
@@ -206,9 +205,13 @@ func parse(src string, allowed []variable) (*template, error) {
 	}
 
 	t := &template{size: len(b)}
-	t.split(segs)
+	t.parts = templating.SplitURL(segs, segLit, litSeg)
 	return t, nil
 }
+
+func segLit(s seg) (string, bool) { return s.lit, s.v == 0 }
+
+func litSeg(lit string) seg { return seg{lit: lit} }
 
 func lookupVar(name string, allowed []variable) (variable, bool) {
 	for _, v := range allowed {
@@ -227,66 +230,6 @@ func listVars(vs []variable) string {
 	return strings.Join(names, ", ")
 }
 
-// split sorts segs into head, query parameters and fragment, cutting
-// literal text at the first ?, then at & and the first #.
-func (t *template) split(segs []seg) {
-	const (
-		inHead = iota
-		inQuery
-		inFrag
-	)
-	zone := inHead
-	add := func(s seg) {
-		switch zone {
-		case inHead:
-			t.head = append(t.head, s)
-		case inQuery:
-			last := len(t.query) - 1
-			t.query[last] = append(t.query[last], s)
-		default:
-			t.frag = append(t.frag, s)
-		}
-	}
-	for _, s := range segs {
-		if s.v != 0 {
-			add(s)
-			continue
-		}
-		lit := s.lit
-		for lit != "" {
-			stops := ""
-			switch zone {
-			case inHead:
-				stops = "?#"
-			case inQuery:
-				stops = "&#"
-			}
-			i := -1
-			if stops != "" {
-				i = strings.IndexAny(lit, stops)
-			}
-			if i < 0 {
-				add(seg{lit: lit})
-				break
-			}
-			if i > 0 {
-				add(seg{lit: lit[:i]})
-			}
-			switch lit[i] {
-			case '?':
-				zone = inQuery
-				t.query = [][]seg{nil}
-			case '&':
-				t.query = append(t.query, nil)
-			case '#':
-				zone = inFrag
-				t.hasFrag = true
-			}
-			lit = lit[i+1:]
-		}
-	}
-}
-
 // render writes the URL for s; "" for a nil template.
 func (t *template) render(s *Session) string {
 	if t == nil {
@@ -303,9 +246,9 @@ func (t *template) render(s *Session) string {
 			}
 		}
 	}
-	write(t.head, &pathSafe)
+	write(t.parts.Head, &pathSafe)
 	sep := byte('?')
-	for _, p := range t.query {
+	for _, p := range t.parts.Query {
 		if dropParam(p, s) {
 			continue
 		}
@@ -313,9 +256,9 @@ func (t *template) render(s *Session) string {
 		sep = '&'
 		write(p, &querySafe)
 	}
-	if t.hasFrag {
+	if t.parts.HasFrag {
 		b.WriteByte('#')
-		write(t.frag, &querySafe)
+		write(t.parts.Frag, &querySafe)
 	}
 	return b.String()
 }
