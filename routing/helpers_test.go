@@ -13,21 +13,17 @@ import (
 
 	"github.com/crmsync/crmsync/internal/fakeclock"
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 )
-
-type clock = fakeclock.Clock
-
-func newClock() *clock { return fakeclock.New(time.UnixMilli(1_733_130_000_000)) }
 
 type fixture struct {
 	tb     testing.TB
 	ctx    context.Context
 	rdb    redis.UniversalClient
 	prefix string
-	clock  *clock
+	clock  *fakeclock.Clock
 	e      *Engine
-	mark   string            // last outbox id seen
-	marks  map[string]string // agent -> last stream id seen
+	seen   *routingtest.Cursor // what outbox and stream have returned
 }
 
 // newFixture gives a test an Engine on its own prefix and a fake clock.
@@ -38,10 +34,9 @@ func newFixture(tb testing.TB, mod ...func(*Config)) *fixture {
 		tb:     tb,
 		ctx:    context.Background(),
 		rdb:    rdb,
-		prefix: redistest.Prefix(tb, rdb) + "{routing}:",
-		clock:  newClock(),
-		mark:   "0-0",
-		marks:  map[string]string{},
+		prefix: routingtest.Prefix(tb, rdb),
+		clock:  routingtest.NewClock(),
+		seen:   routingtest.NewCursor(rdb),
 	}
 	f.e = f.engine(mod...)
 	return f
@@ -111,13 +106,8 @@ func (f *fixture) tick() int {
 // outbox returns the outbox events since the last call.
 func (f *fixture) outbox() []OutboxEvent {
 	f.tb.Helper()
-	msgs, err := f.rdb.XRange(f.ctx, f.e.OutboxKey(), "("+f.mark, "+").Result()
+	evs, err := parseAll(f.seen.Read(f.tb, f.e.OutboxKey()))
 	require.NoError(f.tb, err)
-	evs, err := parseAll(msgs)
-	require.NoError(f.tb, err)
-	if len(msgs) > 0 {
-		f.mark = msgs[len(msgs)-1].ID
-	}
 	return evs
 }
 
@@ -130,18 +120,11 @@ type agentEvent struct {
 // stream returns the agent's stream entries since the last call.
 func (f *fixture) stream(agent string) []agentEvent {
 	f.tb.Helper()
-	mark := f.marks[agent]
-	if mark == "" {
-		mark = "0-0"
-	}
-	msgs, err := f.rdb.XRange(f.ctx, f.prefix+"agent:"+agent+":events", "("+mark, "+").Result()
-	require.NoError(f.tb, err)
 	var out []agentEvent
-	for _, m := range msgs {
+	for _, m := range f.seen.Read(f.tb, routingtest.AgentEvents(f.prefix, agent)) {
 		var d map[string]any
 		require.NoError(f.tb, json.Unmarshal([]byte(m.Values["d"].(string)), &d))
 		out = append(out, agentEvent{Type: m.Values["t"].(string), Data: d})
-		f.marks[agent] = m.ID
 	}
 	return out
 }

@@ -8,12 +8,13 @@ import (
 	"github.com/redis/go-redis/v9"
 
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 )
 
 func BenchmarkDecisionCost(b *testing.B) {
 	rdb := redistest.Client(b)
 	c := rdb.(*redis.Client)
-	p := redistest.Prefix(b, rdb) + "{routing}:"
+	p := routingtest.Prefix(b, rdb)
 	e, _ := New(rdb, Config{Prefix: p})
 	ctx := context.Background()
 	for i := range 5 {

@@ -20,6 +20,7 @@ import (
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/browsertest"
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing"
 	"github.com/crmsync/crmsync/routing/access"
 	"github.com/crmsync/crmsync/routing/httpapi"
@@ -74,7 +75,7 @@ func newWorld(t testing.TB, agent string) *world {
 	t.Helper()
 	w := &world{bg: context.Background()}
 	rdb := redistest.Client(t)
-	prefix := redistest.Prefix(t, rdb) + "{routing}:"
+	prefix := routingtest.Prefix(t, rdb)
 
 	var err error
 	// Offers stay open long enough for a slow machine; no timer needs to

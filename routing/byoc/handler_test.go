@@ -1,8 +1,6 @@
 package byoc_test
 
 import (
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +12,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/connectors/salesforce/sftest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing/access"
 	"github.com/crmsync/crmsync/routing/byoc"
 )
@@ -43,31 +42,12 @@ func newAPI(t *testing.T) *api {
 // returns the status and the decoded JSON answer (nil when empty).
 func (a *api) call(method, path, body string, tok ...string) (int, map[string]any) {
 	a.tb.Helper()
-	req, err := http.NewRequest(method, a.url+path, strings.NewReader(body))
-	require.NoError(a.tb, err)
 	t := apiToken
 	if len(tok) > 0 {
 		t = tok[0]
 	}
-	if t != "" {
-		req.Header.Set("Authorization", "Bearer "+t)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(a.tb, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(a.tb, err)
-	var out map[string]any
-	if len(raw) > 0 {
-		require.NoError(a.tb, json.Unmarshal(raw, &out), string(raw))
-	}
-	return resp.StatusCode, out
-}
-
-func errField(out map[string]any) string {
-	e, _ := out["error"].(map[string]any)
-	f, _ := e["field"].(string)
-	return f
+	ans := routingtest.Do(a.tb, http.DefaultClient, routingtest.Request(a.tb, method, a.url+path, strings.NewReader(body), t))
+	return ans.Status, ans.Body
 }
 
 func TestHandlerDelegateAcceptCancelList(t *testing.T) {
@@ -130,7 +110,7 @@ func TestHandlerRefusesBadInput(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			status, out := a.call(tc.method, tc.path, tc.body)
 			assert.Equal(t, tc.status, status, out)
-			assert.Equal(t, tc.field, errField(out))
+			assert.Equal(t, tc.field, routingtest.ErrField(out))
 		})
 	}
 	assert.Empty(t, a.sf.Calls())

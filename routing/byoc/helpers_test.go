@@ -1,12 +1,9 @@
 package byoc_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
-	"sync"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -15,6 +12,7 @@ import (
 	"github.com/crmsync/crmsync/connectors/salesforce/sftest"
 	"github.com/crmsync/crmsync/internal/fakeclock"
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing/byoc"
 )
 
@@ -26,34 +24,14 @@ const (
 	voiceQ   = "00GHs000001VoIc"
 )
 
-type clock = fakeclock.Clock
-
-// syncBuffer is a log sink safe for concurrent writers.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type fixture struct {
 	tb     testing.TB
 	ctx    context.Context
 	rdb    redis.UniversalClient
 	prefix string
-	clock  *clock
+	clock  *fakeclock.Clock
 	sf     *sftest.Server
-	logs   *syncBuffer
+	logs   *routingtest.LogBuffer
 	r      *byoc.Router
 }
 
@@ -77,9 +55,9 @@ func newFixture(tb testing.TB, mod ...func(*byoc.Config)) *fixture {
 	rdb := redistest.Client(tb)
 	f := &fixture{
 		tb: tb, ctx: context.Background(), rdb: rdb,
-		prefix: redistest.Prefix(tb, rdb) + "{routing}:byoc:",
-		clock:  fakeclock.New(time.UnixMilli(1_733_130_000_000)),
-		logs:   &syncBuffer{},
+		prefix: routingtest.Prefix(tb, rdb) + "byoc:",
+		clock:  routingtest.NewClock(),
+		logs:   &routingtest.LogBuffer{},
 	}
 	f.sf = sftest.Start(tb, f.clock.Now)
 	f.r = f.router(mod...)

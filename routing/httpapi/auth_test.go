@@ -148,7 +148,7 @@ func TestAuth(t *testing.T) {
 			require.Equal(t, c.want, a.Status, a.Raw)
 			if c.want >= 400 {
 				assert.Equal(t, before, f.dump(), "a refusal changes nothing")
-				assert.NotEmpty(t, a.errMessage())
+				assert.NotEmpty(t, a.ErrMessage())
 			}
 			if c.want == 401 {
 				assert.NotEmpty(t, a.Header.Get("WWW-Authenticate"))

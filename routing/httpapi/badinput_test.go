@@ -107,8 +107,8 @@ func TestBadInput(t *testing.T) {
 			before := f.dump()
 			a := f.call(tc.method, tc.path, tok, tc.body)
 			require.Equal(t, tc.status, a.Status, a.Raw)
-			assert.Equal(t, tc.field, a.errField(), a.Raw)
-			assert.NotEmpty(t, a.errMessage())
+			assert.Equal(t, tc.field, a.ErrField(), a.Raw)
+			assert.NotEmpty(t, a.ErrMessage())
 			assert.Equal(t, before, f.dump(), "a refused request changes nothing")
 		})
 	}

@@ -189,8 +189,8 @@ func TestNotYours(t *testing.T) {
 			t.Run(tc.name+" "+op, func(t *testing.T) {
 				a := f.call("POST", "/v1/routing/conversations/c1/"+op, tc.token, tc.body)
 				assert.Equal(t, 409, a.Status, a.Raw)
-				assert.Equal(t, "agent", a.errField())
-				assert.Equal(t, tc.message, a.errMessage())
+				assert.Equal(t, "agent", a.ErrField())
+				assert.Equal(t, tc.message, a.ErrMessage())
 				assert.Equal(t, before, f.dump())
 			})
 		}
@@ -251,8 +251,8 @@ func TestQueueAndAgentAdmin(t *testing.T) {
 	f.ok(201, "POST", "/v1/routing/conversations", apiToken, map[string]any{"id": "c1", "queue": "q1", "channel": "chat"})
 	d := f.call("DELETE", "/v1/routing/queues/q1", apiToken, nil)
 	assert.Equal(t, 409, d.Status)
-	assert.Equal(t, "queue", d.errField())
-	assert.Contains(t, d.errMessage(), "waiting")
+	assert.Equal(t, "queue", d.ErrField())
+	assert.Contains(t, d.ErrMessage(), "waiting")
 }
 
 // TestRequeueAndCancel covers the system's conversation routes.

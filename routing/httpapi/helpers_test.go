@@ -17,20 +17,19 @@ import (
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/fakeclock"
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing"
 	"github.com/crmsync/crmsync/routing/access"
 )
 
 const apiToken = "test-api-token-0123"
 
-type clock = fakeclock.Clock
-
 type fixture struct {
 	tb     testing.TB
 	ctx    context.Context
 	rdb    redis.UniversalClient
 	prefix string
-	clock  *clock
+	clock  *fakeclock.Clock
 	e      *routing.Engine
 	tokens *access.AgentTokens
 	srv    *httptest.Server
@@ -46,8 +45,8 @@ func newFixture(tb testing.TB) *fixture {
 		tb:     tb,
 		ctx:    context.Background(),
 		rdb:    rdb,
-		prefix: redistest.Prefix(tb, rdb) + "{routing}:",
-		clock:  fakeclock.New(time.UnixMilli(1_733_130_000_000)),
+		prefix: routingtest.Prefix(tb, rdb),
+		clock:  routingtest.NewClock(),
 	}
 	e, err := routing.New(rdb, routing.Config{Prefix: f.prefix, Now: f.clock.Now, OfferTimeout: 30 * time.Second})
 	require.NoError(tb, err)
@@ -68,30 +67,9 @@ func newFixture(tb testing.TB) *fixture {
 // token is the agent's token.
 func (f *fixture) token(agent string) string { return f.tokens.Issue(agent) }
 
-// answer is a response: its status and its JSON body.
-type answer struct {
-	Status int
-	Header http.Header
-	Body   map[string]any
-	Raw    string
-}
-
-// errField is the field an error answer names.
-func (a answer) errField() string {
-	e, _ := a.Body["error"].(map[string]any)
-	s, _ := e["field"].(string)
-	return s
-}
-
-func (a answer) errMessage() string {
-	e, _ := a.Body["error"].(map[string]any)
-	s, _ := e["message"].(string)
-	return s
-}
-
 // call sends a request with token as bearer ("" sends none); body is
 // JSON-encoded unless it is a string, sent as is.
-func (f *fixture) call(method, path, token string, body any) answer {
+func (f *fixture) call(method, path, token string, body any) routingtest.Answer {
 	f.tb.Helper()
 	var rd io.Reader
 	switch b := body.(type) {
@@ -103,21 +81,7 @@ func (f *fixture) call(method, path, token string, body any) answer {
 		require.NoError(f.tb, err)
 		rd = bytes.NewReader(j)
 	}
-	req, err := http.NewRequestWithContext(f.ctx, method, f.srv.URL+path, rd)
-	require.NoError(f.tb, err)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	res, err := f.srv.Client().Do(req)
-	require.NoError(f.tb, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(f.tb, err)
-	a := answer{Status: res.StatusCode, Header: res.Header, Raw: string(raw)}
-	if len(bytes.TrimSpace(raw)) > 0 {
-		require.NoError(f.tb, json.Unmarshal(raw, &a.Body), "answer is not JSON: %s", raw)
-	}
-	return a
+	return routingtest.Do(f.tb, f.srv.Client(), routingtest.Request(f.tb, method, f.srv.URL+path, rd, token))
 }
 
 // ok calls and requires status want.

@@ -45,6 +45,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing"
 	"github.com/crmsync/crmsync/routing/pega"
 )
@@ -55,7 +56,7 @@ const benchClients = 16
 func BenchmarkRouteEndpoint(b *testing.B) {
 	ctx := context.Background()
 	rdb := redistest.Client(b)
-	e, err := routing.New(rdb, routing.Config{Prefix: redistest.Prefix(b, rdb) + "{routing}:"})
+	e, err := routing.New(rdb, routing.Config{Prefix: routingtest.Prefix(b, rdb)})
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -2,8 +2,6 @@ package pega_test
 
 import (
 	"context"
-	"log/slog"
-	"net/http/httptest"
 	"strconv"
 	"strings"
 	"testing"
@@ -12,14 +10,12 @@ import (
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
 
-	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/fakeclock"
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing"
 	"github.com/crmsync/crmsync/routing/pega"
 )
-
-type clock = fakeclock.Clock
 
 // engineFixture is the endpoints on a real HTTP server, backed by an
 // EngineRouter over a real engine on its own key prefix and a fake clock.
@@ -29,10 +25,10 @@ type engineFixture struct {
 	ctx    context.Context
 	rdb    redis.UniversalClient
 	prefix string
-	clock  *clock
+	clock  *fakeclock.Clock
 	e      *routing.Engine
 	router *pega.EngineRouter
-	mark   string // the last outbox entry seen
+	seen   *routingtest.Cursor // what outbox has returned
 }
 
 func newEngineFixture(tb testing.TB, cfg pega.EngineConfig) *engineFixture {
@@ -42,23 +38,15 @@ func newEngineFixture(tb testing.TB, cfg pega.EngineConfig) *engineFixture {
 		tb:     tb,
 		ctx:    context.Background(),
 		rdb:    rdb,
-		prefix: redistest.Prefix(tb, rdb) + "{routing}:",
+		prefix: routingtest.Prefix(tb, rdb),
 		clock:  fakeclock.New(time.UnixMilli(1_764_748_800_000)),
-		mark:   "0-0",
+		seen:   routingtest.NewCursor(rdb),
 	}
 	e, err := routing.New(rdb, routing.Config{Prefix: f.prefix, Now: f.clock.Now, OfferTimeout: 30 * time.Second})
 	require.NoError(tb, err)
 	f.e = e
 	f.router = pega.NewEngineRouter(e, cfg)
-	f.testServer = &testServer{logs: &syncBuffer{}}
-	s, err := pega.New(f.router, pega.Config{
-		BearerTokens: []crmsync.Secret{testToken},
-		Logger:       slog.New(slog.NewTextHandler(f.logs, nil)),
-	})
-	require.NoError(tb, err)
-	hs := httptest.NewServer(s.Handler())
-	tb.Cleanup(hs.Close)
-	f.URL = hs.URL
+	f.testServer = serveRouter(tb, f.router)
 	return f
 }
 
@@ -169,10 +157,8 @@ func (f *engineFixture) agentLine(id string) string {
 // conversation, agent, and the reason when there is one.
 func (f *engineFixture) outbox() []string {
 	f.tb.Helper()
-	msgs, err := f.rdb.XRange(f.ctx, f.e.OutboxKey(), "("+f.mark, "+").Result()
-	require.NoError(f.tb, err)
 	var out []string
-	for _, m := range msgs {
+	for _, m := range f.seen.Read(f.tb, f.e.OutboxKey()) {
 		ev, err := routing.ParseOutboxEntry(m)
 		require.NoError(f.tb, err)
 		s := ev.Event + " " + or(ev.Conversation, "-") + " " + or(ev.Agent, "-")
@@ -180,7 +166,6 @@ func (f *engineFixture) outbox() []string {
 			s += " " + ev.Reason
 		}
 		out = append(out, s)
-		f.mark = m.ID
 	}
 	return out
 }
@@ -200,13 +185,13 @@ func (f *engineFixture) dump() map[string]string {
 }
 
 // event posts a routing event and returns its answer.
-func (f *engineFixture) event(body []byte) answer {
+func (f *engineFixture) event(body []byte) routingtest.Answer {
 	f.tb.Helper()
 	return f.post(f.tb, pega.EventsPath, body)
 }
 
 // route posts a route request and returns its answer.
-func (f *engineFixture) route(body []byte) answer {
+func (f *engineFixture) route(body []byte) routingtest.Answer {
 	f.tb.Helper()
 	return f.post(f.tb, pega.RoutePath, body)
 }

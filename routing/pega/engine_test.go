@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing"
 	"github.com/crmsync/crmsync/routing/pega"
 )
@@ -326,7 +327,7 @@ func TestEngineRouterSpecEvents(t *testing.T) {
 
 			a := f.event(body)
 			require.Equal(t, http.StatusOK, a.Status, "%s", a.Raw)
-			assert.JSONEq(t, success, string(a.Raw))
+			assert.JSONEq(t, success, a.Raw)
 			assert.Equal(t, tt.after, f.state(keys(tt.after)...))
 			assert.Equal(t, tt.outbox, f.outbox())
 			if tt.check != nil {
@@ -336,7 +337,7 @@ func TestEngineRouterSpecEvents(t *testing.T) {
 			before := f.dump()
 			a = f.event(body)
 			require.Equal(t, http.StatusOK, a.Status, "%s", a.Raw)
-			assert.JSONEq(t, success, string(a.Raw), "a repeat is done")
+			assert.JSONEq(t, success, a.Raw, "a repeat is done")
 			assert.Equal(t, before, f.dump(), "a repeat changes nothing")
 			assert.Empty(t, f.logs.String())
 		})
@@ -357,7 +358,7 @@ func TestEngineRouterSpecRoute(t *testing.T) {
 
 	a := f.route(example(t, "route/request.json"))
 	require.Equal(t, http.StatusOK, a.Status, "%s", a.Raw)
-	assert.JSONEq(t, want, string(a.Raw))
+	assert.JSONEq(t, want, a.Raw)
 	c := f.getConv(conv)
 	assert.Equal(t, routing.StateOffered, c.State)
 	assert.Equal(t, saraMail, c.OfferedTo)
@@ -372,7 +373,7 @@ func TestEngineRouterSpecRoute(t *testing.T) {
 	before := f.dump()
 	a = f.route(example(t, "route/request.json"))
 	require.Equal(t, http.StatusOK, a.Status, "%s", a.Raw)
-	assert.JSONEq(t, want, string(a.Raw))
+	assert.JSONEq(t, want, a.Raw)
 	assert.Equal(t, before, f.dump())
 }
 
@@ -416,13 +417,13 @@ func TestEngineRouterConversation(t *testing.T) {
 		t.Helper()
 		a := f.event(body)
 		require.Equal(t, http.StatusOK, a.Status, "%s", a.Raw)
-		require.JSONEq(t, `{"_status":"Success"}`, string(a.Raw))
+		require.JSONEq(t, `{"_status":"Success"}`, a.Raw)
 	}
 
 	// No CSR yet: the conversation waits, first in line.
 	a := f.route(routeBody("c1", "Billing"))
 	require.Equal(t, http.StatusOK, a.Status, "%s", a.Raw)
-	assert.JSONEq(t, `{"_status":"_identifying_route","_wait_time":"","_queue_position":"1"}`, string(a.Raw))
+	assert.JSONEq(t, `{"_status":"_identifying_route","_wait_time":"","_queue_position":"1"}`, a.Raw)
 	assert.Equal(t, []string{"queued c1 -"}, f.outbox())
 	f.clock.Advance(time.Second)
 
@@ -649,8 +650,8 @@ func TestEngineRouterRefusals(t *testing.T) {
 		before := f.dump()
 		a := f.event(eventBody("LongRunning-Interaction", "gone", sarahMail))
 		require.Equal(t, http.StatusBadRequest, a.Status, "%s", a.Raw)
-		assert.Equal(t, "_queue_name", a.errorField())
-		assert.Contains(t, a.errorMessage(), "conversation gone")
+		assert.Equal(t, "_queue_name", a.ErrField())
+		assert.Contains(t, a.ErrMessage(), "conversation gone")
 		assert.Equal(t, before, f.dump())
 	})
 	assert.Empty(t, f.logs.String(), "refusals are not our faults")
@@ -731,7 +732,7 @@ func TestEngineRouterMisconfigured(t *testing.T) {
 // serveRouter is the endpoints over r on a real HTTP server.
 func serveRouter(tb testing.TB, r pega.Router) *testServer {
 	tb.Helper()
-	ts := &testServer{logs: &syncBuffer{}}
+	ts := &testServer{logs: &routingtest.LogBuffer{}}
 	s, err := pega.New(r, pega.Config{
 		BearerTokens: []crmsync.Secret{testToken},
 		Logger:       slog.New(slog.NewTextHandler(ts.logs, nil)),

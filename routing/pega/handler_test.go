@@ -71,7 +71,7 @@ func TestEventsHandlerSpecExamples(t *testing.T) {
 			before := len(ts.router.Calls())
 			a := ts.post(t, pega.EventsPath, example(t, filepath.Join("events", name)))
 			require.Equal(t, http.StatusOK, a.Status, "%s", a.Raw)
-			assert.JSONEq(t, string(want), string(a.Raw), "the answer is the spec's example answer")
+			assert.JSONEq(t, string(want), a.Raw, "the answer is the spec's example answer")
 			assert.Equal(t, "application/json", a.Header.Get("Content-Type"))
 
 			calls := ts.router.Calls()[before:]
@@ -123,7 +123,7 @@ func TestRouteHandlerSpecExample(t *testing.T) {
 	ts := newTestServer(t, pega.Config{})
 	a := ts.post(t, pega.RoutePath, example(t, "route/request.json"))
 	require.Equal(t, http.StatusOK, a.Status, "%s", a.Raw)
-	assert.JSONEq(t, string(example(t, "route/response.json")), string(a.Raw), "unknown wait and position answer as the spec's example")
+	assert.JSONEq(t, string(example(t, "route/response.json")), a.Raw, "unknown wait and position answer as the spec's example")
 	assert.Equal(t, []call{{"Route", pega.RouteRequest{
 		Conversation: "3bc1c3b45ea911ea88f277fee9bcd8c0", Queue: "Billing", Source: "Facebook", Priority: true,
 	}}}, ts.router.Calls())
@@ -154,7 +154,7 @@ func TestRouteHandlerAnswers(t *testing.T) {
 			ts.router.setErr("Route", tt.err)
 			a := ts.post(t, pega.RoutePath, body)
 			assert.Equal(t, tt.status, a.Status)
-			assert.JSONEq(t, tt.want, string(a.Raw))
+			assert.JSONEq(t, tt.want, a.Raw)
 		})
 	}
 }
@@ -202,8 +202,8 @@ func TestRouterErrors(t *testing.T) {
 				assert.Equal(t, tt.err.Error(), a.Body["_reason"], "a refusal says why")
 			}
 			if tt.status == http.StatusInternalServerError {
-				assert.Equal(t, "internal error", a.errorMessage(), "a fault's detail stays in the log")
-				assert.NotContains(t, string(a.Raw), "script bug")
+				assert.Equal(t, "internal error", a.ErrMessage(), "a fault's detail stays in the log")
+				assert.NotContains(t, a.Raw, "script bug")
 			}
 			if tt.logged {
 				assert.Contains(t, ts.logs.String(), tt.err.Error())
@@ -224,8 +224,8 @@ func TestHandlersRefuseBadInput(t *testing.T) {
 			t.Run(c.path+"/"+tt.name, func(t *testing.T) {
 				a := ts.post(t, c.path, tt.body)
 				assert.Equal(t, http.StatusBadRequest, a.Status, "%s", a.Raw)
-				assert.Equal(t, tt.field, a.errorField())
-				assert.Contains(t, a.errorMessage(), tt.message)
+				assert.Equal(t, tt.field, a.ErrField())
+				assert.Contains(t, a.ErrMessage(), tt.message)
 				if c.path == pega.EventsPath {
 					assert.Equal(t, "Fail", a.Body["_status"])
 				}
@@ -244,7 +244,7 @@ func TestHandlersLimitBodies(t *testing.T) {
 			body := []byte(`{"_conversation_id":"c1","_agent_name":"Sara","_event_name":"Offered","_queue_name":"Billing","_source":"chat","_priority_queuing":"true","note":"` + pad + `"}`)
 			a := ts.post(t, path, body)
 			assert.Equal(t, http.StatusRequestEntityTooLarge, a.Status)
-			assert.Contains(t, a.errorMessage(), "larger than 1024 bytes")
+			assert.Contains(t, a.ErrMessage(), "larger than 1024 bytes")
 		})
 	}
 	t.Run("default limit", func(t *testing.T) {
@@ -286,10 +286,10 @@ func TestHandlersAuth(t *testing.T) {
 				a := ts.do(t, http.MethodPost, path, b, tt.auth)
 				assert.Equal(t, tt.status, a.Status, "%s", a.Raw)
 				if tt.status == http.StatusUnauthorized {
-					assert.Equal(t, "Authorization", a.errorField())
+					assert.Equal(t, "Authorization", a.ErrField())
 					assert.ElementsMatch(t, []string{`Bearer realm="crmsync"`, `Basic realm="crmsync"`}, a.Header.Values("WWW-Authenticate"))
-					assert.NotContains(t, string(a.Raw), testToken)
-					assert.NotContains(t, string(a.Raw), testPassword)
+					assert.NotContains(t, a.Raw, testToken)
+					assert.NotContains(t, a.Raw, testPassword)
 				}
 			})
 		}

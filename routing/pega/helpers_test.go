@@ -3,8 +3,6 @@ package pega_test
 import (
 	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -14,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing/pega"
 	"github.com/stretchr/testify/require"
 )
@@ -94,12 +93,12 @@ var _ pega.Router = (*recorder)(nil)
 type testServer struct {
 	URL    string
 	router *recorder
-	logs   *syncBuffer
+	logs   *routingtest.LogBuffer
 }
 
 func newTestServer(tb testing.TB, cfg pega.Config) *testServer {
 	tb.Helper()
-	ts := &testServer{router: newRecorder(), logs: &syncBuffer{}}
+	ts := &testServer{router: newRecorder(), logs: &routingtest.LogBuffer{}}
 	if cfg.BearerTokens == nil && cfg.Username == "" {
 		cfg.BearerTokens = []crmsync.Secret{testToken}
 		cfg.Username, cfg.Password = testUser, testPassword
@@ -113,50 +112,26 @@ func newTestServer(tb testing.TB, cfg pega.Config) *testServer {
 	return ts
 }
 
-// answer is a response as read back.
-type answer struct {
-	Status int
-	Header http.Header
-	Body   map[string]any
-	Raw    []byte
-}
-
-// errorField is the "field" of an error answer.
-func (a answer) errorField() string {
-	e, _ := a.Body["error"].(map[string]any)
-	s, _ := e["field"].(string)
-	return s
-}
-
-func (a answer) errorMessage() string {
-	e, _ := a.Body["error"].(map[string]any)
-	s, _ := e["message"].(string)
-	return s
-}
-
 // post sends body to path with the bearer token.
-func (ts *testServer) post(tb testing.TB, path string, body []byte) answer {
+func (ts *testServer) post(tb testing.TB, path string, body []byte) routingtest.Answer {
 	tb.Helper()
 	return ts.do(tb, http.MethodPost, path, body, func(r *http.Request) {
 		r.Header.Set("Authorization", "Bearer "+testToken)
 	})
 }
 
-func (ts *testServer) do(tb testing.TB, method, path string, body []byte, prep func(*http.Request)) answer {
+// do sends body to path, prep adding what the request needs (its
+// credentials). The endpoints answer every request in JSON, so an empty
+// answer fails the test.
+func (ts *testServer) do(tb testing.TB, method, path string, body []byte, prep func(*http.Request)) routingtest.Answer {
 	tb.Helper()
-	req, err := http.NewRequest(method, ts.URL+path, bytes.NewReader(body))
-	require.NoError(tb, err)
+	req := routingtest.Request(tb, method, ts.URL+path, bytes.NewReader(body), "")
 	req.Header.Set("Content-Type", "application/json")
 	if prep != nil {
 		prep(req)
 	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(tb, err)
-	defer resp.Body.Close()
-	raw, err := io.ReadAll(resp.Body)
-	require.NoError(tb, err)
-	a := answer{Status: resp.StatusCode, Header: resp.Header, Raw: raw}
-	require.NoError(tb, json.Unmarshal(raw, &a.Body), "answer is not JSON: %s", raw)
+	a := routingtest.Do(tb, http.DefaultClient, req)
+	require.NotEmpty(tb, a.Raw, "answer is not JSON: it is empty")
 	return a
 }
 
@@ -166,22 +141,4 @@ func example(tb testing.TB, name string) []byte {
 	b, err := os.ReadFile(filepath.Join("testdata", name))
 	require.NoError(tb, err)
 	return b
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }

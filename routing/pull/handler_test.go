@@ -2,7 +2,6 @@ package pull
 
 import (
 	"encoding/json"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing/access"
 )
 
@@ -45,27 +45,18 @@ func newAPI(tb testing.TB) *api {
 // own token is used) and decodes the JSON answer.
 func (a *api) call(method, path, who, body string) (int, map[string]any) {
 	a.tb.Helper()
-	req, err := http.NewRequest(method, a.srv.URL+path, strings.NewReader(body))
-	require.NoError(a.tb, err)
+	var token string
 	switch who {
 	case "":
 	case "system":
-		req.Header.Set("Authorization", "Bearer "+sysToken)
+		token = sysToken
 	case "bogus":
-		req.Header.Set("Authorization", "Bearer not-a-token")
+		token = "not-a-token"
 	default:
-		req.Header.Set("Authorization", "Bearer "+a.tokens.Issue(who))
+		token = a.tokens.Issue(who)
 	}
-	res, err := http.DefaultClient.Do(req)
-	require.NoError(a.tb, err)
-	defer res.Body.Close()
-	raw, err := io.ReadAll(res.Body)
-	require.NoError(a.tb, err)
-	var out map[string]any
-	if len(raw) > 0 {
-		require.NoError(a.tb, json.Unmarshal(raw, &out), "%s", raw)
-	}
-	return res.StatusCode, out
+	ans := routingtest.Do(a.tb, http.DefaultClient, routingtest.Request(a.tb, method, a.srv.URL+path, strings.NewReader(body), token))
+	return ans.Status, ans.Body
 }
 
 // state is everything a refused request must leave alone.
@@ -82,7 +73,7 @@ func (a *api) state() string {
 	for _, ag := range []string{"a1", "a2"} {
 		subs, err := a.s.Subscriptions(a.ctx, ag)
 		require.NoError(a.tb, err)
-		n, err := a.rdb.XLen(a.ctx, a.prefix+"agent:"+ag+":events").Result()
+		n, err := a.rdb.XLen(a.ctx, a.stream(ag)).Result()
 		require.NoError(a.tb, err)
 		out = append(out, subs, n)
 	}
@@ -92,12 +83,6 @@ func (a *api) state() string {
 	b, err := json.Marshal(out)
 	require.NoError(a.tb, err)
 	return string(b)
-}
-
-func errField(body map[string]any) string {
-	e, _ := body["error"].(map[string]any)
-	s, _ := e["field"].(string)
-	return s
 }
 
 func TestHTTPFlow(t *testing.T) {
@@ -253,7 +238,7 @@ func TestHTTPRefusals(t *testing.T) {
 			before := a.state()
 			st, body := a.call(tc.method, tc.path, tc.who, tc.body)
 			assert.Equal(t, tc.status, st, "%v", body)
-			assert.Equal(t, tc.field, errField(body), "%v", body)
+			assert.Equal(t, tc.field, routingtest.ErrField(body), "%v", body)
 			e, _ := body["error"].(map[string]any)
 			assert.NotEmpty(t, e["message"], "the answer says why")
 			assert.NotContains(t, e["message"], sysToken)

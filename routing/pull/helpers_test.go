@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"testing"
-	"time"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/require"
@@ -13,20 +12,17 @@ import (
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/fakeclock"
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 )
-
-type clock = fakeclock.Clock
-
-func newClock() *clock { return fakeclock.New(time.UnixMilli(1_733_130_000_000)) }
 
 type fixture struct {
 	tb     testing.TB
 	ctx    context.Context
 	rdb    redis.UniversalClient
 	prefix string
-	clock  *clock
+	clock  *fakeclock.Clock
 	s      *Store
-	marks  map[string]string // agent -> last stream entry seen
+	seen   *routingtest.Cursor // what events has returned of each agent's stream
 }
 
 // newFixture gives a test a Store on its own prefix and a fake clock.
@@ -37,9 +33,9 @@ func newFixture(tb testing.TB, mod ...func(*Config)) *fixture {
 		tb:     tb,
 		ctx:    context.Background(),
 		rdb:    rdb,
-		prefix: redistest.Prefix(tb, rdb) + "{routing}:",
-		clock:  newClock(),
-		marks:  map[string]string{},
+		prefix: routingtest.Prefix(tb, rdb),
+		clock:  routingtest.NewClock(),
+		seen:   routingtest.NewCursor(rdb),
 	}
 	f.s = f.store(mod...)
 	return f
@@ -126,12 +122,7 @@ type eventData struct {
 // saw, exactly as routing/stream would.
 func (f *fixture) events(agent string) []event {
 	f.tb.Helper()
-	start := "-"
-	if m, ok := f.marks[agent]; ok {
-		start = "(" + m
-	}
-	msgs, err := f.rdb.XRange(f.ctx, f.prefix+"agent:"+agent+":events", start, "+").Result()
-	require.NoError(f.tb, err)
+	msgs := f.seen.Read(f.tb, f.stream(agent))
 	out := make([]event, 0, len(msgs))
 	for _, m := range msgs {
 		require.Len(f.tb, m.Values, 2, "an entry has the fields t and d only")
@@ -141,10 +132,12 @@ func (f *fixture) events(agent string) []event {
 		require.NoError(f.tb, json.Unmarshal([]byte(d), &e.Data), "data of %s: %s", typ, d)
 		require.NotNil(f.tb, e.Data.Seq, "every pull event carries a seq: %s", d)
 		out = append(out, e)
-		f.marks[agent] = m.ID
 	}
 	return out
 }
+
+// stream is the key of the agent's event stream.
+func (f *fixture) stream(agent string) string { return routingtest.AgentEvents(f.prefix, agent) }
 
 // told summarises an agent's new events as "Type STATE" (or "Type" when
 // the event has no state).

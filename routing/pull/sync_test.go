@@ -251,12 +251,12 @@ func TestClientCatchesUp(t *testing.T) {
 	v.check(f.s)
 
 	// Disconnected: the stream is not read while the List moves on.
-	mark := f.marks["a0"]
+	mark := f.seen.Last(f.stream("a0"))
 	for i := 0; i < 40; i++ {
 		w.step()
 	}
 	v.catchUp(f.s) // step 4
-	f.marks["a0"] = mark
+	f.seen.Seek(f.stream("a0"), mark)
 	for i := 0; i < 20; i++ {
 		w.step()
 	}

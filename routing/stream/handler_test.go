@@ -12,6 +12,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing"
 )
 
@@ -347,7 +348,7 @@ func TestEngineOffer(t *testing.T) {
 	f.run()
 	e, err := routing.New(f.rdb, routing.Config{
 		Prefix: f.prefix, StreamPrefix: f.prefix,
-		Now: func() time.Time { return time.UnixMilli(1_733_130_000_000) },
+		Now: func() time.Time { return routingtest.Start },
 	})
 	require.NoError(t, err)
 	require.NoError(t, e.PutQueue(f.ctx, routing.Queue{ID: "q1", Name: "q1", Channels: []string{"chat"}}))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/crmsync/crmsync"
 	"github.com/crmsync/crmsync/internal/redistest"
+	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing/access"
 )
 
@@ -55,7 +56,7 @@ func newFixtureOn(tb testing.TB, direct, streams redis.UniversalClient, mod ...f
 		tb:     tb,
 		ctx:    context.Background(),
 		rdb:    direct,
-		prefix: redistest.Prefix(tb, direct) + "{routing}:",
+		prefix: routingtest.Prefix(tb, direct),
 	}
 	cfg := Config{Prefix: f.prefix}
 	for _, m := range mod {
@@ -100,7 +101,7 @@ local prefix, agent, maxlen, typ, data = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARG
 local id = redis.call('XADD', prefix..'agent:'..agent..':events', 'MAXLEN', '~', maxlen, '*', 't', typ, 'd', data)
 redis.call('PUBLISH', prefix..'agent-events', agent)
 return id`
-	id, err := f.rdb.Eval(f.ctx, script, []string{f.prefix + "agent:" + agent + ":events"},
+	id, err := f.rdb.Eval(f.ctx, script, []string{routingtest.AgentEvents(f.prefix, agent)},
 		f.prefix, agent, 1000, typ, data).Text()
 	require.NoError(f.tb, err)
 	return id
