@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
+	"strings"
 	"time"
 
 	"github.com/redis/go-redis/v9"
@@ -200,7 +202,11 @@ func (e *Engine) GetConversation(ctx context.Context, id string) (*Conversation,
 		CreatedAt: msTime(h["created"]), EnqueuedAt: msTime(h["enq"]), EndedAt: msTime(h["ended"]),
 	}
 	var f fragment
-	if err := json.Unmarshal([]byte("{"+h["j"]+"}"), &f); err == nil {
+	j := h["j"] // a record written before the fragment was cut in pieces
+	if j == "" {
+		j = joinFragment(h)
+	}
+	if err := json.Unmarshal([]byte("{"+j+"}"), &f); err == nil {
 		c.Session, c.Source, c.Attributes = f.Session, f.Source, f.Attributes
 	}
 	if c.OfferedTo != "" {
@@ -353,4 +359,15 @@ func (e *Engine) requeue(ctx context.Context, conv, head string) error {
 	}
 	_, err := e.run(ctx, "requeue", conv, head)
 	return err
+}
+
+// joinFragment puts together the JSON fragment that the engine keeps in
+// the record in pieces j1..jN (see R.setj in engine.lua).
+func joinFragment(h map[string]string) string {
+	n, _ := strconv.Atoi(h["jn"])
+	var b strings.Builder
+	for i := 1; i <= n; i++ {
+		b.WriteString(h["j"+strconv.Itoa(i)])
+	}
+	return b.String()
 }

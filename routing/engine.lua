@@ -76,7 +76,8 @@ function R.load(key, mk)
 end
 
 local function convh()
-  return { state = nil, q = nil, ch = nil, prio = nil, pref = nil, j = nil, created = nil, enq = nil, score = nil,
+  return { state = nil, q = nil, ch = nil, prio = nil, pref = nil, created = nil, enq = nil, score = nil,
+    jn = nil, j1 = nil, j2 = nil,
     seq = nil, oid = nil, where = nil, oto = nil, agent = nil, xfer = nil, xto = nil, oexp = nil, last_a = nil,
     last_o = nil, wt = nil, assigned = nil, ended = nil, cool = nil, xenq = nil }
 end
@@ -297,6 +298,43 @@ local function jstr(k, v)
   return ',"' .. k .. '":"' .. v .. '"'
 end
 
+-- The conversation's JSON fragment (session, source, attributes) is kept
+-- in the record in pieces of at most JCHUNK bytes, fields j1, j2, ... with
+-- their number in jn. Whole, it is nearly always longer than the 64 bytes
+-- up to which Redis keeps a hash in its compact encoding (a listpack), and
+-- one long field turns the whole record into a full hash table: about
+-- 650 bytes more per waiting conversation, and slower to read and write.
+-- (A key of its own was tried: the extra commands to read it and expire
+-- it cost more than the compact record saved.)
+local JCHUNK = 64
+
+-- setj writes fragment j into record c's fields.
+function R.setj(c, j)
+  local n = math.ceil(#j / JCHUNK)
+  for i = 1, n do
+    local f = 'j' .. i
+    set(c, f, j:sub((i - 1) * JCHUNK + 1, i * JCHUNK))
+  end
+  set(c, 'jn', n)
+  c.jv = j
+end
+
+-- j is the record's fragment, joined once per call. A record written
+-- before the fragment was cut holds it whole in field j.
+function R.j(c)
+  if c.jv then return c.jv end
+  local h = c.h
+  local j = h.j
+  if j == nil or j == '' then
+    local n = num(h.jn)
+    local parts = {}
+    for i = 1, n do parts[i] = h['j' .. i] or '' end
+    j = table.concat(parts)
+  end
+  c.jv = j
+  return j
+end
+
 -- outbox appends a conversation event. x may name agent, queue, reason,
 -- from_agent, to_agent, from_queue, to_queue, transfer, expires_at (text).
 -- The entry is made by one concatenation: growing it piece by piece would
@@ -310,7 +348,7 @@ function R.outbox(ev, c, x)
   if x.expires_at then ex = ',"expires_at":' .. x.expires_at end
   redis.call('XADD', KOUTBOX, 'MAXLEN', '~', OMAX, '*', 'e', ev, 'd',
     '{"conversation":"' .. c.id .. '","agent":"' .. (x.agent or '') .. '","queue":"' .. (x.queue or h.q) ..
-    '","channel":"' .. h.ch .. '",' .. h.j .. ',"seq":' .. s(seq) .. ',"at":' .. NOWS ..
+    '","channel":"' .. h.ch .. '",' .. R.j(c) .. ',"seq":' .. s(seq) .. ',"at":' .. NOWS ..
     jstr('reason', x.reason) .. jstr('from_agent', x.from_agent) .. jstr('to_agent', x.to_agent) ..
     jstr('from_queue', x.from_queue) .. jstr('to_queue', x.to_queue) .. tr .. ex .. '}')
 end
@@ -1059,13 +1097,15 @@ OPS.create = function()
   -- table for the fields later steps add.
   local c = {
     id = id,
-    h = { state = 'waiting', q = q, ch = ch, prio = prio, pref = pref, j = j, created = NOW, enq = NOW,
+    h = { state = 'waiting', q = q, ch = ch, prio = prio, pref = pref, created = NOW, enq = NOW,
       score = band * BAND + NOW, seq = seq, oid = oid, where = '', oto = '', agent = '', xfer = '', xto = '',
-      oexp = nil, last_a = nil, last_o = nil, wt = nil, assigned = nil, ended = nil, cool = nil, xenq = nil },
-    d = { state = true, q = true, ch = true, prio = true, pref = true, j = true, created = true, enq = true,
+      oexp = nil, last_a = nil, last_o = nil, wt = nil, assigned = nil, ended = nil, cool = nil, xenq = nil,
+      jn = nil, j1 = nil, j2 = nil },
+    d = { state = true, q = true, ch = true, prio = true, pref = true, created = true, enq = true,
       score = true, seq = true, oid = true, where = true, oto = true, agent = true, xfer = true, xto = true },
     k = P .. 'c:' .. id,
   }
+  R.setj(c, j)
   CV[id] = c
   local pa = (pref ~= '') and R.agent(pref) or false
   local pin = pa and R.in_queue(pa, q, ch)

@@ -2,6 +2,7 @@ package routing
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -340,5 +341,71 @@ func TestValidateID(t *testing.T) {
 	}
 	for _, id := range []string{"", "-a", ".a", "a..b", "a b", "a:b", "a/b", "a{b}", "é", string(make([]byte, 129))} {
 		assert.Error(t, ValidateID(id), "%q", id)
+	}
+}
+
+// TestConversationFragmentInPieces: the conversation's session, source
+// and attributes are kept in the record in short pieces, so that the
+// record keeps Redis's compact hash encoding however long the attributes
+// are, and they read back whole.
+func TestConversationFragmentInPieces(t *testing.T) {
+	f := newFixture(t)
+	base(f)
+	long := map[string]string{"topic": strings.Repeat("billing question ", 12) + "é", "lang": "en"}
+	f.conv("c1", "tech", "chat", func(n *NewConversation) { n.Attributes = long })
+	rec := f.prefix + "c:c1"
+
+	if enc, err := f.rdb.ObjectEncoding(f.ctx, rec).Result(); err == nil {
+		// Only a real Redis answers OBJECT ENCODING.
+		assert.Contains(t, []string{"listpack", "ziplist"}, enc, "the record stays compact")
+	}
+	h := f.rdb.HGetAll(f.ctx, rec).Val()
+	for k, v := range h {
+		assert.LessOrEqual(t, len(v), 64, "field %s", k)
+	}
+	assert.NotContains(t, h, "j")
+	assert.Equal(t, "5", h["jn"], "about 280 bytes in pieces of 64")
+	got := f.getConv("c1")
+	assert.Equal(t, long, got.Attributes)
+	assert.Equal(t, "chat-c1", got.Session)
+	evs := f.outbox()
+	require.NotEmpty(t, evs)
+	assert.Equal(t, long, evs[0].Attributes, "events carry the whole fragment")
+
+	// The id comes back with a shorter fragment: no piece of the old one
+	// is left behind.
+	require.NoError(t, f.e.Cancel(f.ctx, "c1"))
+	f.conv("c1", "tech", "chat", func(n *NewConversation) { n.Session = "chat-99" })
+	h = f.rdb.HGetAll(f.ctx, rec).Val()
+	assert.Equal(t, "1", h["jn"])
+	assert.NotContains(t, h, "j2")
+	got = f.getConv("c1")
+	assert.Equal(t, "chat-99", got.Session)
+	assert.Equal(t, map[string]string{"lang": "en"}, got.Attributes)
+}
+
+// TestConversationRecordWithItsFragmentWhole: a record written before the
+// fragment was cut in pieces (an upgrade with conversations in flight)
+// still reads, and its events still carry its session.
+func TestConversationRecordWithItsFragmentWhole(t *testing.T) {
+	f := newFixture(t)
+	base(f)
+	f.conv("c1", "tech", "chat")
+	f.outbox()
+	rec := f.prefix + "c:c1"
+	require.NoError(t, f.rdb.HDel(f.ctx, rec, "jn", "j1", "j2").Err())
+	require.NoError(t, f.rdb.HSet(f.ctx, rec, "j", `"session":"chat-old","source":"pega","attributes":{"lang":"de"}`).Err())
+
+	got := f.getConv("c1")
+	assert.Equal(t, "chat-old", got.Session)
+	assert.Equal(t, "pega", got.Source)
+	assert.Equal(t, map[string]string{"lang": "de"}, got.Attributes)
+
+	require.NoError(t, f.e.Accept(f.ctx, "c1", "bob"))
+	evs := f.outbox()
+	require.NotEmpty(t, evs)
+	for _, ev := range evs {
+		assert.Equal(t, "chat-old", ev.Session, ev.Event)
+		assert.Equal(t, "pega", ev.Source, ev.Event)
 	}
 }
