@@ -3,6 +3,7 @@ package jobs
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 
@@ -95,7 +96,7 @@ func (f *Facts) values(k crmsync.SessionKey, pf templating.PhoneFormat) templati
 		AccountID: d.CRMAccountID,
 	}
 	if d.Rating > 0 {
-		in.Rating = fmt.Sprint(d.Rating)
+		in.Rating = strconv.Itoa(d.Rating)
 	}
 	return templating.NewValues(in, pf)
 }
@@ -135,10 +136,15 @@ func (f *Facts) subject(k crmsync.SessionKey) string {
 }
 
 func (f *Facts) description(k crmsync.SessionKey) string {
+	// Built on every task, so without fmt.
 	var b strings.Builder
+	b.Grow(256)
 	line := func(label, v string) {
 		if v != "" {
-			fmt.Fprintf(&b, "%s: %s\n", label, v)
+			b.WriteString(label)
+			b.WriteString(": ")
+			b.WriteString(v)
+			b.WriteByte('\n')
 		}
 	}
 	line("Session", k.String())
@@ -153,10 +159,10 @@ func (f *Facts) description(k crmsync.SessionKey) string {
 	line("Wait time", mmss(f.WaitTime))
 	line("Disconnected by", f.DisconnectedBy)
 	if f.Transfers > 0 {
-		line("Transfers", fmt.Sprint(f.Transfers))
+		line("Transfers", strconv.Itoa(f.Transfers))
 	}
 	if f.Rating > 0 {
-		line("Rating", fmt.Sprintf("%d/5", f.Rating))
+		line("Rating", strconv.Itoa(f.Rating)+"/5")
 	}
 	line("Feedback", f.Feedback)
 	return strings.TrimSuffix(b.String(), "\n")
@@ -167,7 +173,15 @@ func mmss(p *float64) string {
 		return ""
 	}
 	s := int64(*p)
-	return fmt.Sprintf("%02d:%02d", s/60, s%60)
+	return pad2(s/60) + ":" + pad2(s%60)
+}
+
+// pad2 formats n as fmt's %02d does.
+func pad2(n int64) string {
+	if n >= 0 && n < 10 {
+		return "0" + strconv.FormatInt(n, 10)
+	}
+	return strconv.FormatInt(n, 10)
 }
 
 // commentText is the comment each action leaves on the record.
