@@ -1,14 +1,12 @@
 package jobs
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +18,7 @@ import (
 	"github.com/crmsync/crmsync/configs"
 	"github.com/crmsync/crmsync/connectors/crm"
 	"github.com/crmsync/crmsync/connectors/crm/samplecrm"
+	"github.com/crmsync/crmsync/internal/logtest"
 	"github.com/crmsync/crmsync/internal/redistest"
 )
 
@@ -39,7 +38,7 @@ type env struct {
 	enq       *Enqueuer
 	worker    *Worker
 	inspector *asynq.Inspector
-	logs      *syncBuffer
+	logs      *logtest.Buffer
 	logger    *slog.Logger
 	// pega, when set by envOpts.setup, runs pega:assign tasks.
 	pega *PegaHandler
@@ -57,26 +56,9 @@ type envOpts struct {
 	setup func(e *env)
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func newEnv(t testing.TB, o envOpts) *env {
 	t.Helper()
-	e := &env{t: t, rdb: redistest.Client(t), logs: &syncBuffer{}}
+	e := &env{t: t, rdb: redistest.Client(t), logs: &logtest.Buffer{}}
 	e.queue = redistest.Queue(t, e.rdb)
 	e.prefix = redistest.Prefix(t, e.rdb)
 	e.crm = samplecrm.New(o.crm)

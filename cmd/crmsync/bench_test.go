@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -39,10 +37,7 @@ func BenchmarkWorkerRSS(b *testing.B) {
 	insp := asynq.NewInspectorFromRedisClient(rdb)
 
 	crmSrv := samplecrm.New(samplecrm.Options{})
-	mux := http.NewServeMux()
-	mux.Handle("/sample-crm/", http.StripPrefix("/sample-crm", crmSrv))
-	hs := httptest.NewServer(mux)
-	b.Cleanup(hs.Close)
+	hs := serveSampleCRM(b, crmSrv)
 	cfg := workerConfig(b, strings.TrimPrefix(hs.URL, "http://"), prefix, queue)
 
 	for i := 0; i < b.N; i++ {

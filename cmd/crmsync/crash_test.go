@@ -3,8 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -132,10 +130,7 @@ func TestWorkerKilledMidFlowLosesAndDuplicatesNothing(t *testing.T) {
 	crmSrv := samplecrm.New(samplecrm.Options{})
 	// Each CRM call takes a while, so the kill lands mid-flow.
 	crmSrv.SetFault(samplecrm.Fault{Mode: samplecrm.FaultSlow, Delay: 40 * time.Millisecond})
-	mux := http.NewServeMux()
-	mux.Handle("/sample-crm/", http.StripPrefix("/sample-crm", crmSrv))
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
+	hs := serveSampleCRM(t, crmSrv)
 	cfg := workerConfig(t, strings.TrimPrefix(hs.URL, "http://"), prefix, queue)
 
 	const n = 150

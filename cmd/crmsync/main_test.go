@@ -12,7 +12,6 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -134,24 +133,6 @@ func atoi(t *testing.T, s string) int {
 	return n
 }
 
-// syncBuf collects log lines written from many goroutines.
-type syncBuf struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuf) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuf) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 func TestCheckConfig(t *testing.T) {
 	dir := t.TempDir()
 	good := filepath.Join(dir, "good.yaml")
@@ -175,10 +156,7 @@ func TestCheckConfig(t *testing.T) {
 
 func TestCheckCRM(t *testing.T) {
 	crmSrv := samplecrm.New(samplecrm.Options{BasicUser: "crmsync", BasicPassword: "pw-very-secret-1"})
-	mux := http.NewServeMux()
-	mux.Handle("/sample-crm/", http.StripPrefix("/sample-crm", crmSrv))
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
+	hs := serveSampleCRM(t, crmSrv)
 	y := strings.ReplaceAll(string(configs.Demo), "${CRMSYNC_LISTEN:-127.0.0.1:8080}", strings.TrimPrefix(hs.URL, "http://"))
 	y = strings.Replace(y, "  phone_format: automatic\n", "  phone_format: automatic\n  auth:\n    type: basic\n    username: crmsync\n    password: ${CRM_PW}\n", 1)
 	dir := t.TempDir()
@@ -244,4 +222,14 @@ func TestCheckStorageAndEmail(t *testing.T) {
 	err = run(context.Background(), []string{"check", "email", "--config", cfgPath, "--to", "ops@example.com\r\nBcc: x@evil.test"}, &out, io.Discard)
 	require.Error(t, err)
 	assert.Len(t, smtpSrv.Messages(), 1, "nothing sent for a header injection attempt")
+}
+
+// serveSampleCRM serves crm on a loopback port under /sample-crm, where
+// the demo config's endpoints expect it, until the test ends.
+func serveSampleCRM(tb testing.TB, crm *samplecrm.Server) *httptest.Server {
+	mux := http.NewServeMux()
+	mux.Handle("/sample-crm/", http.StripPrefix("/sample-crm", crm))
+	hs := httptest.NewServer(mux)
+	tb.Cleanup(hs.Close)
+	return hs
 }

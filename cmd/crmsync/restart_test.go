@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"net/http"
-	"net/http/httptest"
 	"os"
 	"strings"
 	"syscall"
@@ -31,10 +29,7 @@ func TestRoutingTimersSurviveAProcess(t *testing.T) {
 	prefix := redistest.Prefix(t, rdb)
 	queue := redistest.Queue(t, rdb)
 	crmSrv := samplecrm.New(samplecrm.Options{})
-	mux := http.NewServeMux()
-	mux.Handle("/sample-crm/", http.StripPrefix("/sample-crm", crmSrv))
-	hs := httptest.NewServer(mux)
-	t.Cleanup(hs.Close)
+	hs := serveSampleCRM(t, crmSrv)
 	cfgPath := workerConfig(t, strings.TrimPrefix(hs.URL, "http://"), prefix, queue)
 	raw, err := os.ReadFile(cfgPath)
 	require.NoError(t, err)

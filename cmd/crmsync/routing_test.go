@@ -19,6 +19,7 @@ import (
 	"github.com/crmsync/crmsync/configs"
 	"github.com/crmsync/crmsync/connectors/pega/pegatest"
 	"github.com/crmsync/crmsync/connectors/salesforce/sftest"
+	"github.com/crmsync/crmsync/internal/logtest"
 	"github.com/crmsync/crmsync/internal/redistest"
 )
 
@@ -26,7 +27,7 @@ import (
 // folder.
 type demo struct {
 	*Main
-	logs    *syncBuf
+	logs    *logtest.Buffer
 	storage string
 }
 
@@ -58,7 +59,7 @@ func demoMain(t *testing.T, edit func(*configs.Config)) *demo {
 	if edit != nil {
 		edit(cfg)
 	}
-	logs := &syncBuf{}
+	logs := &logtest.Buffer{}
 	m := &Main{Config: cfg, Logger: newLogger(configs.Log{Level: "info", Format: "json"}, logs), API: true, Worker: true}
 	require.NoError(t, m.Run(context.Background()))
 	t.Cleanup(func() {

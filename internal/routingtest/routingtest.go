@@ -1,6 +1,6 @@
 // Package routingtest holds the test helpers shared by the routing
 // packages: keys and a clock of a test's own, a reader of Redis streams
-// that remembers what it saw, a log sink, and JSON over HTTP. It is imported
+// that remembers what it saw, and JSON over HTTP. It is imported
 // only by tests.
 //
 // It does not import package routing, so that routing's own internal tests
@@ -8,12 +8,10 @@
 package routingtest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"sync"
 	"testing"
 	"time"
 
@@ -85,25 +83,6 @@ func (c *Cursor) Seek(key, id string) {
 		return
 	}
 	c.seen[key] = id
-}
-
-// LogBuffer is a log sink safe for the goroutines of a server under test.
-type LogBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *LogBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-// String is everything logged so far.
-func (l *LogBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
 
 // Request builds a request to url carrying body (nil for none), with token

@@ -11,6 +11,7 @@ import (
 	"github.com/crmsync/crmsync/connectors/salesforce"
 	"github.com/crmsync/crmsync/connectors/salesforce/sftest"
 	"github.com/crmsync/crmsync/internal/fakeclock"
+	"github.com/crmsync/crmsync/internal/logtest"
 	"github.com/crmsync/crmsync/internal/redistest"
 	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing/byoc"
@@ -31,7 +32,7 @@ type fixture struct {
 	prefix string
 	clock  *fakeclock.Clock
 	sf     *sftest.Server
-	logs   *routingtest.LogBuffer
+	logs   *logtest.Buffer
 	r      *byoc.Router
 }
 
@@ -57,7 +58,7 @@ func newFixture(tb testing.TB, mod ...func(*byoc.Config)) *fixture {
 		tb: tb, ctx: context.Background(), rdb: rdb,
 		prefix: routingtest.Prefix(tb, rdb) + "byoc:",
 		clock:  routingtest.NewClock(),
-		logs:   &routingtest.LogBuffer{},
+		logs:   &logtest.Buffer{},
 	}
 	f.sf = sftest.Start(tb, f.clock.Now)
 	f.r = f.router(mod...)

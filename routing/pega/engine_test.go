@@ -17,7 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/crmsync/crmsync"
-	"github.com/crmsync/crmsync/internal/routingtest"
+	"github.com/crmsync/crmsync/internal/logtest"
 	"github.com/crmsync/crmsync/routing"
 	"github.com/crmsync/crmsync/routing/pega"
 )
@@ -732,7 +732,7 @@ func TestEngineRouterMisconfigured(t *testing.T) {
 // serveRouter is the endpoints over r on a real HTTP server.
 func serveRouter(tb testing.TB, r pega.Router) *testServer {
 	tb.Helper()
-	ts := &testServer{logs: &routingtest.LogBuffer{}}
+	ts := &testServer{logs: &logtest.Buffer{}}
 	s, err := pega.New(r, pega.Config{
 		BearerTokens: []crmsync.Secret{testToken},
 		Logger:       slog.New(slog.NewTextHandler(ts.logs, nil)),

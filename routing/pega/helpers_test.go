@@ -11,10 +11,12 @@ import (
 	"sync"
 	"testing"
 
+	"github.com/stretchr/testify/require"
+
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/logtest"
 	"github.com/crmsync/crmsync/internal/routingtest"
 	"github.com/crmsync/crmsync/routing/pega"
-	"github.com/stretchr/testify/require"
 )
 
 const (
@@ -93,12 +95,12 @@ var _ pega.Router = (*recorder)(nil)
 type testServer struct {
 	URL    string
 	router *recorder
-	logs   *routingtest.LogBuffer
+	logs   *logtest.Buffer
 }
 
 func newTestServer(tb testing.TB, cfg pega.Config) *testServer {
 	tb.Helper()
-	ts := &testServer{router: newRecorder(), logs: &routingtest.LogBuffer{}}
+	ts := &testServer{router: newRecorder(), logs: &logtest.Buffer{}}
 	if cfg.BearerTokens == nil && cfg.Username == "" {
 		cfg.BearerTokens = []crmsync.Secret{testToken}
 		cfg.Username, cfg.Password = testUser, testPassword

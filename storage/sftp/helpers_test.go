@@ -31,6 +31,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/logtest"
 )
 
 const (
@@ -307,7 +308,7 @@ type sshd struct {
 
 	cmd  *exec.Cmd
 	done chan struct{}
-	log  *lockedBuffer
+	log  *logtest.Buffer
 }
 
 // startSSHD starts sshd, or skips the test when it is not installed
@@ -338,7 +339,7 @@ func startSSHD(t testing.TB) *sshd {
 		hostKey: newTestKey(t, ""),
 		userKey: sharedEncryptedKey(t),
 		plain:   newTestKey(t, ""),
-		log:     &lockedBuffer{},
+		log:     &logtest.Buffer{},
 	}
 	write := func(name string, data []byte) string {
 		p := filepath.Join(s.dir, name)
@@ -496,23 +497,6 @@ func freePort(t testing.TB) int {
 	require.NoError(t, err)
 	defer ln.Close()
 	return ln.Addr().(*net.TCPAddr).Port
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // generator returns n pseudo-random bytes made from seed, without holding

@@ -24,6 +24,7 @@ import (
 	"golang.org/x/crypto/ssh/knownhosts"
 
 	"github.com/crmsync/crmsync"
+	"github.com/crmsync/crmsync/internal/logtest"
 	"github.com/crmsync/crmsync/storage"
 	"github.com/crmsync/crmsync/storage/storagetest"
 )
@@ -38,8 +39,8 @@ func newTarget(t testing.TB, cfg Config, log *slog.Logger) *Target {
 
 // testLog records what a Target logs, to check what it says and that it
 // never says a secret.
-func testLog() (*slog.Logger, *lockedBuffer) {
-	buf := &lockedBuffer{}
+func testLog() (*slog.Logger, *logtest.Buffer) {
+	buf := &logtest.Buffer{}
 	return slog.New(slog.NewJSONHandler(buf, &slog.HandlerOptions{Level: slog.LevelDebug})), buf
 }
 
